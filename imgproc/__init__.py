@@ -1,6 +1,8 @@
 """Image loading, preprocessing operations and pipelines for CNN Image Lab."""
 
-from .display import histogram, to_display
+from .codegen import pipeline_to_python
+from .dicom import DicomImage, dicom_pipeline_steps, read_dicom
+from .display import clipped_fraction, histogram, to_display
 from .io import (
     IMAGE_EXTENSIONS,
     MAX_PIXELS,
@@ -13,6 +15,7 @@ from .io import (
 from .ops import (
     affine,
     affine_matrix,
+    auto_threshold,
     black_tophat,
     brightness,
     center_crop,
@@ -27,6 +30,7 @@ from .ops import (
     threshold,
     to_grayscale,
     white_tophat,
+    window,
 )
 from .pipeline import (
     OPS,
@@ -36,6 +40,7 @@ from .pipeline import (
     apply_pipeline,
     load_pipeline,
     make_pipeline,
+    pipeline_from_json,
     pipeline_to_json,
     validate_pipeline,
 )
@@ -45,17 +50,21 @@ __all__ = [
     "MAX_PIXELS",
     "OPS",
     "SAMPLES",
+    "DicomImage",
     "ImageLoadError",
     "OpSpec",
     "Param",
     "PipelineError",
     "affine",
     "affine_matrix",
+    "auto_threshold",
     "apply_pipeline",
     "black_tophat",
     "brightness",
     "center_crop",
+    "clipped_fraction",
     "closing",
+    "dicom_pipeline_steps",
     "dilation",
     "erosion",
     "flip",
@@ -66,7 +75,10 @@ __all__ = [
     "make_pipeline",
     "normalize",
     "opening",
+    "pipeline_from_json",
     "pipeline_to_json",
+    "pipeline_to_python",
+    "read_dicom",
     "resize",
     "sample_names",
     "select_channel",
@@ -75,4 +87,5 @@ __all__ = [
     "to_grayscale",
     "validate_pipeline",
     "white_tophat",
+    "window",
 ]

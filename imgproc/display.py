@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["histogram", "to_display"]
+__all__ = ["clipped_fraction", "histogram", "to_display"]
 
 
 def _stretch(values: np.ndarray) -> np.ndarray:
@@ -16,6 +16,36 @@ def _stretch(values: np.ndarray) -> np.ndarray:
         return np.zeros(values.shape, dtype=np.uint8)
     scaled = (values - lowest) * (255.0 / (highest - lowest))
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def clipped_fraction(result: np.ndarray) -> tuple[int, int]:
+    """Count the values of a float result that the screen cannot show.
+
+    A float picture is shown with 0 as black and 1 as white; values below 0
+    are drawn black and values above 1 white, so detail there is lost. The
+    counts let a page say how much of the picture is clipped.
+
+    Parameters
+    ----------
+    result : ndarray
+        Image of any dtype.
+
+    Returns
+    -------
+    below, above : int
+        How many values lie below 0 and above 1. Always ``(0, 0)`` for
+        integer images and masks, whose whole range is shown. NaN values are
+        in neither count.
+
+    Examples
+    --------
+    >>> clipped_fraction(np.array([[-0.5, 0.5, 2.0, 3.0]]))
+    (1, 2)
+    """
+    values = np.asarray(result)
+    if not np.issubdtype(values.dtype, np.floating):
+        return 0, 0
+    return int(np.count_nonzero(values < 0.0)), int(np.count_nonzero(values > 1.0))
 
 
 def _shrink(picture: np.ndarray, max_side: int) -> np.ndarray:
@@ -90,8 +120,8 @@ def to_display(
         picture = _stretch(image)
     else:
         values = image.astype(np.float64)
-        outside = ~((values >= 0.0) & (values <= 1.0))
-        clipped = int(np.count_nonzero(outside))
+        below, above = clipped_fraction(values)
+        clipped = below + above + int(np.count_nonzero(np.isnan(values)))
         values = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
         picture = np.rint(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
 

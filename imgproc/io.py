@@ -11,6 +11,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .dicom import dicom_display_image, is_dicom, read_dicom
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "MAX_PIXELS",
@@ -23,7 +25,16 @@ __all__ = [
 
 MAX_PIXELS = 100_000_000
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".gif",
+    ".dcm",
+)
 
 SAMPLES: dict[str, str] = {
     "astronaut": "Colour portrait of astronaut Eileen Collins (512x512).",
@@ -179,7 +190,7 @@ def load_image(
         ``(H, W)`` for grayscale or ``(H, W, 3)`` for colour. The dtype tells
         the range: ``bool`` for 1-bit images, ``uint8`` for 8-bit, ``uint16``
         for 16-bit, ``int16``/``int32`` for signed integer data, ``float32``
-        for floating-point files.
+        for floating-point files, ``float64`` in 0..1 for DICOM files.
 
     Raises
     ------
@@ -190,7 +201,11 @@ def load_image(
 
     Notes
     -----
-    Only the first frame of an animated GIF or multi-page TIFF is read.
+    A DICOM file (``.dcm`` or the ``DICM`` marker) is read with pydicom and
+    returned as ``float64`` in 0..1: rescale slope and intercept first, then
+    the file's first window (or its full range), then the MONOCHROME1
+    inversion; see :mod:`imgproc.dicom` for the raw values. Only the first
+    frame of an animated GIF, multi-page TIFF or multi-frame DICOM is read.
     Palette images are expanded to their colours (the stored numbers are
     palette indices, not brightness). CMYK, YCbCr, LAB and HSV images are
     converted to RGB by Pillow. Pillow decodes 16-bit colour PNGs to 8 bits
@@ -207,6 +222,8 @@ def load_image(
     (3, 4)
     """
     label = _describe_source(source, name)
+    if is_dicom(source):
+        return _load_dicom(source, label, max_pixels)
     try:
         with _open(source) as picture:
             width, height = picture.size
@@ -240,6 +257,20 @@ def load_image(
         raise ImageLoadError(
             f"Could not read '{label}': the file is damaged or truncated ({error})."
         ) from None
+
+
+def _load_dicom(
+    source: str | Path | bytes | BinaryIO, label: str, max_pixels: int
+) -> np.ndarray:
+    """Read a DICOM file as the picture its default window shows."""
+    dicom = read_dicom(source, name=label)
+    height, width = dicom.values.shape[:2]
+    if height * width > max_pixels:
+        raise ImageLoadError(
+            f"Could not read '{label}': the image is {width}x{height} pixels "
+            f"({width * height:,}), more than the limit of {max_pixels:,} pixels."
+        )
+    return dicom_display_image(dicom)
 
 
 def sample_names() -> list[str]:

@@ -171,8 +171,16 @@ OPS: dict[str, OpSpec] = {
             "value": Param(
                 "float",
                 128.0,
-                help="Pixels brighter than this become foreground (white).",
-            )
+                help="Pixels brighter than this become foreground (white); "
+                "used by the manual method only.",
+            ),
+            "method": Param(
+                "choice",
+                "manual",
+                choices=ops.THRESHOLD_METHODS,
+                help="Use the value above, or find the cut-off automatically "
+                "(Otsu, Li, Yen, Triangle or the mean brightness).",
+            ),
         },
         "Splits a grayscale picture into a black-and-white mask.",
     ),
@@ -213,8 +221,9 @@ OPS: dict[str, OpSpec] = {
                 "choice",
                 "scale",
                 choices=ops.NORMALIZE_METHODS,
-                help="Divide by a fixed number, stretch min..max, or stretch "
-                "between two percentiles.",
+                help="Divide by a fixed number, stretch min..max or between two "
+                "percentiles, centre on the mean (z-score), or equalise the "
+                "histogram globally or in tiles (CLAHE).",
             ),
             "low": Param(
                 "float",
@@ -237,9 +246,49 @@ OPS: dict[str, OpSpec] = {
                 help="Number to divide by (scale method); empty means the "
                 "largest value of the image type, such as 255.",
             ),
+            "bins": Param(
+                "int",
+                256,
+                minimum=2,
+                maximum=65536,
+                help="Histogram bins used by histogram equalisation.",
+            ),
+            "clip_limit": Param(
+                "float",
+                0.01,
+                minimum=0.0,
+                maximum=1.0,
+                help="How strongly CLAHE may boost contrast (0 to 1).",
+            ),
+            "kernel_size": Param(
+                "int",
+                None,
+                minimum=2,
+                maximum=_MAX_SIDE,
+                nullable=True,
+                help="CLAHE tile size in pixels; empty means 1/8 of the image.",
+            ),
         },
         "Maps pixel values to floating-point numbers around 0..1.",
         check=_check_normalize,
+    ),
+    "window": OpSpec(
+        ops.window,
+        {
+            "center": Param(
+                "float", 128.0, help="The value shown as mid-grey (window centre)."
+            ),
+            "width": Param(
+                "float",
+                256.0,
+                minimum=1.0,
+                help="The range of values spread from black to white.",
+            ),
+            "invert": Param(
+                "bool", False, help="Swap black and white (MONOCHROME1 images)."
+            ),
+        },
+        "Shows one band of values from black to white, as a radiology viewer does.",
     ),
     "flip": OpSpec(
         ops.flip,

@@ -69,6 +69,7 @@ def test_registry_has_the_documented_ops():
         "white_tophat",
         "black_tophat",
         "normalize",
+        "window",
         "flip",
         "affine",
         "brightness",
