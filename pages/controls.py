@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import io
 import os
 import random
 from pathlib import Path
@@ -10,8 +10,15 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from imgproc import MAX_PIXELS as LIBRARY_MAX_PIXELS
 from imgproc import ImageLoadError, load_image
 from imgproc.io import IMAGE_EXTENSIONS, SAMPLES, load_sample
+from pages.session import (
+    KEPT_PREFIXES,
+    UNEXPECTED,
+    keep_widget_state,
+    report_unexpected,
+)
 from training.data import (
     BUILTIN_NAME,
     DatasetError,
@@ -23,54 +30,39 @@ from training.data import (
 
 __all__ = [
     "KEPT_PREFIXES",
+    "MAX_PIXELS",
     "MAX_UPLOAD_MB",
+    "apply_source_link",
+    "current_dicom",
     "data_root",
     "dataset_choices",
     "image_source",
     "keep_widget_state",
     "report_unexpected",
+    "source_link",
+    "UNEXPECTED",
 ]
 
-logger = logging.getLogger(__name__)
-
-UNEXPECTED = "Something unexpected went wrong"
-"""Start of the sentence shown when a page fails in a way no check foresaw."""
-
-KEPT_PREFIXES = ("src_", "pp_", "aug_", "tr_")
-"""Widget keys with these prefixes keep their values when the user changes page."""
 
 MAX_UPLOAD_MB = 200
 """Matches ``server.maxUploadSize`` in ``.streamlit/config.toml``."""
 
+MAX_PIXELS = LIBRARY_MAX_PIXELS
+"""Largest width x height the pages open; larger pictures get a sentence."""
 
-def keep_widget_state() -> None:
-    """Keep widget values alive while their page is not shown.
+SOURCE_KINDS = ["Sample photograph", "Upload a file", "Dataset folder"]
 
-    Streamlit forgets the value of a widget that is not drawn in a run, so
-    moving to another page and back would reset every slider. Writing each
-    value back to session state at the start of a run keeps it.
-    """
-    for key in list(st.session_state.keys()):
-        if isinstance(key, str) and key.startswith(KEPT_PREFIXES):
-            st.session_state[key] = st.session_state[key]
-
-
-def report_unexpected(error: Exception, where: str) -> None:
-    """Log ``error`` with its traceback and show the user one sentence instead."""
-    logger.exception("Unexpected error on %s", where)
-    st.error(
-        f"{UNEXPECTED} on the {where} page ({type(error).__name__}: {error}). "
-        "Your settings are kept: change a setting or reload the page, and see the "
-        "server log for details."
-    )
+_SOURCE = "_image_source_file"
+"""Session key naming the file behind the current image (path or upload)."""
 
 
 def data_root() -> Path:
     """The folder searched for datasets, set in the sidebar."""
     default = str(default_data_root())
+    if "src_data_root" not in st.session_state:
+        st.session_state["src_data_root"] = default
     text = st.sidebar.text_input(
         "Data folder",
-        value=default,
         key="src_data_root",
         help="A folder whose sub-folders are datasets, each with one sub-folder "
         "per class (for example data/flowers/daisy and data/flowers/rose). "
@@ -92,13 +84,45 @@ def dataset_choices(root: Path) -> dict[str, Path]:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _load_path(path: str, modified: float) -> np.ndarray:
-    return load_image(path)
+def _load_path(path: str, modified: float, max_pixels: int) -> np.ndarray:
+    return load_image(path, max_pixels=max_pixels)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _load_bytes(data: bytes, name: str) -> np.ndarray:
-    return load_image(data, name=name)
+def _load_bytes(data: bytes, name: str, max_pixels: int) -> np.ndarray:
+    return load_image(data, name=name, max_pixels=max_pixels)
+
+
+def _is_dicom(name: str) -> bool:
+    return name.lower().endswith((".dcm", ".dicom"))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _read_dicom(key: str, _source):
+    from imgproc.dicom import read_dicom
+
+    return read_dicom(_source)
+
+
+def current_dicom():
+    """The DICOM file behind the current image, read with its tags, or None.
+
+    Raises
+    ------
+    imgproc.ImageLoadError
+        When the file cannot be read as DICOM; the message is a sentence.
+    """
+    source = st.session_state.get(_SOURCE)
+    if not source or not _is_dicom(source["name"]):
+        return None
+    if source["kind"] == "path":
+        path = source["path"]
+        return _read_dicom(f"{path}:{source['modified']}", path)
+    upload = st.session_state.get("upload")
+    if upload is None:
+        return None
+    data = upload.getvalue()
+    return _read_dicom(f"{upload.name}:{len(data)}:{upload.file_id}", io.BytesIO(data))
 
 
 @st.cache_data(show_spinner=False)
@@ -114,6 +138,7 @@ def _sample_source() -> tuple[np.ndarray, str]:
         key="src_sample",
         format_func=lambda n: f"{n}: {SAMPLES[n]}",
     )
+    st.session_state[_SOURCE] = None
     return _load_sample(name), name
 
 
@@ -122,17 +147,27 @@ def _upload_source() -> tuple[np.ndarray, str] | None:
         "Image file",
         type=[ext.lstrip(".") for ext in IMAGE_EXTENSIONS],
         key="upload",
-        help=f"PNG, JPEG, TIFF, BMP or GIF up to {MAX_UPLOAD_MB} MB; 8 or 16 bit, "
-        "grayscale, RGB, RGBA or palette.",
+        help=f"PNG, JPEG, TIFF, BMP, GIF or DICOM up to {MAX_UPLOAD_MB} MB; 8 or "
+        "16 bit, grayscale, RGB, RGBA or palette.",
     )
+    st.session_state[_SOURCE] = None
     if upload is None:
         st.sidebar.info("Choose a file to open it here.")
         return None
-    return _load_bytes(upload.getvalue(), upload.name), upload.name
+    image = _load_bytes(upload.getvalue(), upload.name, MAX_PIXELS)
+    st.session_state[_SOURCE] = {"kind": "upload", "name": upload.name}
+    return image, upload.name
+
+
+def _forget_unknown(key: str, options) -> None:
+    """Drop a remembered choice (from a link or another folder) that is gone."""
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
 
 
 def _dataset_source() -> tuple[np.ndarray, str] | None:
     choices = dataset_choices(data_root())
+    _forget_unknown("src_dataset", choices)
     name = st.sidebar.selectbox("Dataset", list(choices), key="src_dataset")
     try:
         index = scan_dataset(choices[name])
@@ -140,6 +175,7 @@ def _dataset_source() -> tuple[np.ndarray, str] | None:
         st.sidebar.warning(str(error))
         return None
 
+    _forget_unknown("src_class", index.classes)
     class_name = st.sidebar.selectbox("Class", index.classes, key="src_class")
     files = index.files[class_name]
     file_names = [path.name for path in files]
@@ -149,7 +185,16 @@ def _dataset_source() -> tuple[np.ndarray, str] | None:
         st.session_state["src_file"] = file_names[0]
     chosen = st.sidebar.selectbox("Image", file_names, key="src_file")
     path = files[file_names.index(chosen)]
-    return _load_path(str(path), path.stat().st_mtime), f"{name}/{class_name}/{chosen}"
+    modified = path.stat().st_mtime
+    st.session_state[_SOURCE] = None
+    image = _load_path(str(path), modified, MAX_PIXELS)
+    st.session_state[_SOURCE] = {
+        "kind": "path",
+        "name": path.name,
+        "path": str(path),
+        "modified": modified,
+    }
+    return image, f"{name}/{class_name}/{chosen}"
 
 
 def image_source() -> tuple[np.ndarray, str] | None:
@@ -161,7 +206,7 @@ def image_source() -> tuple[np.ndarray, str] | None:
     st.sidebar.header("Image")
     kind = st.sidebar.radio(
         "Source",
-        ["Sample photograph", "Upload a file", "Dataset folder"],
+        SOURCE_KINDS,
         key="src_kind",
         horizontal=False,
     )
@@ -172,5 +217,58 @@ def image_source() -> tuple[np.ndarray, str] | None:
             return _upload_source()
         return _dataset_source()
     except ImageLoadError as error:
+        st.session_state[_SOURCE] = None
         st.sidebar.error(str(error))
         return None
+
+
+def source_link() -> dict[str, str] | None:
+    """Query-string fields that bring the current image back, or None.
+
+    An uploaded file lives only in this browser tab, so it has no link.
+    """
+    kind = st.session_state.get("src_kind", SOURCE_KINDS[0])
+    if kind == SOURCE_KINDS[0]:
+        return {"src": "sample", "sample": st.session_state.get("src_sample", "")}
+    if kind == SOURCE_KINDS[2]:
+        return {
+            "src": "dataset",
+            "root": st.session_state.get("src_data_root", ""),
+            "dataset": st.session_state.get("src_dataset", ""),
+            "class": st.session_state.get("src_class", ""),
+            "file": st.session_state.get("src_file", ""),
+        }
+    return None
+
+
+def apply_source_link(fields: dict[str, str]) -> str | None:
+    """Set the sidebar to the image named by ``fields`` (from a link).
+
+    Returns a sentence when the fields do not name an image, else None.
+    """
+    kind = fields.get("src")
+    if kind == "sample":
+        name = fields.get("sample", "")
+        if name not in SAMPLES:
+            return (
+                f"The link names no known sample photograph ({name!r}); the first "
+                "sample is shown instead."
+            )
+        st.session_state["src_kind"] = SOURCE_KINDS[0]
+        st.session_state["src_sample"] = name
+        return None
+    if kind == "dataset":
+        st.session_state["src_kind"] = SOURCE_KINDS[2]
+        for field, key in [
+            ("root", "src_data_root"),
+            ("dataset", "src_dataset"),
+            ("class", "src_class"),
+            ("file", "src_file"),
+        ]:
+            if fields.get(field):
+                st.session_state[key] = fields[field]
+        return None
+    return (
+        f"The link's image source {kind!r} is not one this page knows; the first "
+        "sample is shown instead."
+    )

@@ -6,10 +6,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from imgproc import histogram, to_display
+from pages.compute import histogram_counts, preview_png, previews_png
 
 __all__ = [
     "PREVIEW_SIDE",
+    "ROW_WIDTH",
     "epoch_chart",
     "histogram_chart",
     "image_row",
@@ -18,6 +19,20 @@ __all__ = [
 
 PREVIEW_SIDE = 512
 """Longest side, in pixels, of an image sent to the browser."""
+
+ROW_WIDTH = 1280
+"""Width, in pixels, that a row of previews shares on a wide screen."""
+
+
+def _show_encoded(encoded: tuple[bytes, int], image: np.ndarray, caption: str) -> None:
+    picture, clipped = encoded
+    st.image(picture, caption=caption, width="stretch", output_format="PNG")
+    if clipped:
+        share = clipped / image.size
+        st.caption(
+            f"{clipped:,} values ({share:.1%}) lie outside 0-1 and are shown "
+            "clipped to black or white."
+        )
 
 
 def show_image(image: np.ndarray, caption: str, *, max_side: int = PREVIEW_SIDE):
@@ -33,22 +48,27 @@ def show_image(image: np.ndarray, caption: str, *, max_side: int = PREVIEW_SIDE)
         The picture is shrunk so that its longer side is at most this many
         pixels; the computation itself always runs at full resolution.
     """
-    picture, clipped = to_display(image, max_side=max_side)
-    st.image(picture, caption=caption, width="stretch")
-    if clipped:
-        share = clipped / image.size
-        st.caption(
-            f"{clipped:,} values ({share:.1%}) lie outside 0-1 and are shown "
-            "clipped to black or white."
-        )
+    _show_encoded(preview_png(image, max_side), image, caption)
 
 
-def image_row(images: list[tuple[str, np.ndarray]], *, max_side: int = PREVIEW_SIDE):
-    """Show several captioned images side by side in equal columns."""
+def image_row(
+    images: list[tuple[str, np.ndarray | None]], *, max_side: int | None = None
+):
+    """Show several captioned images side by side in equal columns.
+
+    Each picture is sent at about the size of its column, so a row of four
+    costs the browser no more than one large picture. A ``None`` image
+    leaves its column empty, to line rows up.
+    """
+    if max_side is None:
+        max_side = min(PREVIEW_SIDE, ROW_WIDTH // max(len(images), 1))
+    shown = [image for _, image in images if image is not None]
+    encoded = iter(previews_png(shown, max_side))
     columns = st.columns(len(images))
     for column, (caption, image) in zip(columns, images, strict=True):
-        with column:
-            show_image(image, caption, max_side=max_side)
+        if image is not None:
+            with column:
+                _show_encoded(next(encoded), image, caption)
 
 
 def histogram_chart(
@@ -56,10 +76,15 @@ def histogram_chart(
     title: str,
     *,
     marker: float | None = None,
+    band: tuple[float, float] | None = None,
     bins: int = 128,
 ) -> go.Figure:
-    """A bar histogram of all pixel values, with an optional vertical marker."""
-    counts, edges = histogram(image, bins=bins)
+    """A bar histogram of all pixel values.
+
+    ``marker`` draws a dashed line at one value (a threshold); ``band``
+    shades the range between two values (a display window).
+    """
+    counts, edges = histogram_counts(image, bins)
     centres = (edges[:-1] + edges[1:]) / 2
     figure = go.Figure(go.Bar(x=centres, y=counts, marker_line_width=0))
     figure.update_layout(
@@ -72,6 +97,10 @@ def histogram_chart(
     )
     if marker is not None:
         figure.add_vline(x=marker, line_color="red", line_dash="dash")
+    if band is not None:
+        figure.add_vrect(
+            x0=band[0], x1=band[1], fillcolor="orange", opacity=0.2, line_width=0
+        )
     return figure
 
 

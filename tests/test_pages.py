@@ -101,7 +101,7 @@ def test_preprocessing_morphology_choice_enters_the_pipeline():
     app = _app()
     app.toggle(key="pp_include_mask").set_value(True).run()
     app.selectbox(key="pp_morphology").set_value("opening").run()
-    _slider(app, "Disk radius (pixels)").set_value(7).run()
+    _slider(app, "Footprint radius (pixels)").set_value(7).run()
     steps = _pipeline(app)["steps"]
     opening = [step for step in steps if step["op"] == "opening"]
     assert opening and opening[0]["radius"] == 7 and opening[0]["footprint"] == "disk"
@@ -154,3 +154,294 @@ def test_training_page_trains_the_bundled_set_and_streams_metrics():
     app.run()
     _assert_clean(app)
     assert any("Best model so far" in text for text in _texts(app))
+
+
+# -- Preprocessing: threshold, morphology, contrast -------------------------
+
+
+def _image_captions(app: AppTest) -> list[str]:
+    return [caption for image in app.get("image") for caption in image.captions]
+
+
+def _all_text(app: AppTest) -> str:
+    """Every string the page shows: text, captions, alerts, code and tables."""
+    parts = _texts(app) + _image_captions(app)
+    for kind in ("warning", "error", "info", "success", "code", "header", "title"):
+        parts += [element.value for element in getattr(app, kind)]
+    for table in app.dataframe:
+        parts.append(table.value.to_csv())
+    return "\n".join(str(part) for part in parts)
+
+
+def _write_class_folders(root, dataset: str, name: str, write) -> None:
+    """A dataset of two classes, each holding one file made by ``write``."""
+    for class_name in ("first", "second"):
+        folder = root / dataset / class_name
+        folder.mkdir(parents=True)
+        write(folder / name)
+
+
+def test_automatic_threshold_methods_pick_their_own_values():
+    app = _app()
+    picked = {}
+    for method in ("otsu", "li", "yen", "triangle", "mean"):
+        app.selectbox(key="pp_threshold_method").set_value(method).run()
+        _assert_clean(app)
+        (caption,) = [text for text in _texts(app) if "picks the threshold" in text]
+        picked[method] = caption
+    assert len(set(picked.values())) >= 4, picked
+    assert "Otsu picks the threshold" in picked["otsu"]
+
+
+def test_try_all_gallery_shows_five_masks_with_their_values():
+    app = _app()
+    app.toggle(key="pp_try_all").set_value(True).run()
+    _assert_clean(app)
+    gallery = [
+        caption
+        for caption in _image_captions(app)
+        if caption.split(":")[0] in {"Otsu", "Li", "Yen", "Triangle", "Mean"}
+    ]
+    assert len(gallery) == 5, gallery
+    assert all(any(char.isdigit() for char in caption) for caption in gallery)
+
+
+def test_threshold_on_a_one_intensity_image_says_so(tmp_path):
+    from PIL import Image
+
+    def write(path):
+        Image.new("L", (64, 64), 90).save(path)
+
+    _write_class_folders(tmp_path, "flat", "grey.png", write)
+    app = _app()
+    _use_dataset(app, tmp_path, "flat")
+    app.selectbox(key="pp_threshold_method").set_value("otsu").run()
+    _assert_clean(app)
+    assert any("nothing to separate" in info.value for info in app.info)
+
+
+def test_grayscale_morphology_goes_before_the_threshold():
+    app = _app()
+    before = _image_captions(app)
+    app.radio(key="pp_morph_mode").set_value("The grayscale picture").run()
+    app.selectbox(key="pp_morphology").set_value("white_tophat").run()
+    app.toggle(key="pp_include_mask").set_value(True).run()
+    _assert_clean(app)
+    assert "White top-hat" in _image_captions(app) and before
+    kinds = [step["op"] for step in _pipeline(app)["steps"]]
+    assert kinds == ["grayscale", "white_tophat", "threshold", "normalize"]
+
+
+def test_each_contrast_method_changes_the_output(xray_dir):
+    app = _app()
+    _use_dataset(app, xray_dir.parent, "chest_xray")
+    summaries = {}
+    for label in (
+        "Divide by the maximum",
+        "Min-max",
+        "Percentile",
+        "Z-score",
+        "Histogram equalisation",
+        "CLAHE (local equalisation)",
+        "Window (centre and width)",
+    ):
+        app.radio(key="pp_norm_method").set_value(label).run()
+        _assert_clean(app)
+        (summary,) = [text for text in _texts(app) if text.startswith("After: min")]
+        assert any(text.startswith("Clipped:") for text in _texts(app))
+        summaries[label] = summary
+    assert len(set(summaries.values())) == len(summaries), summaries
+    (step,) = _pipeline(app)["steps"]
+    assert step["op"] == "window"
+
+
+def test_window_sliders_on_a_16_bit_xray(tmp_path, xray_path):
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(xray_path).convert("L")).astype(np.uint16) * 257
+
+    def write(path):
+        Image.fromarray(pixels).save(path)
+
+    _write_class_folders(tmp_path, "xray16", "sixteen.png", write)
+    app = _app()
+    _use_dataset(app, tmp_path, "xray16")
+    assert any("uint16" in text for text in _texts(app))
+    app.radio(key="pp_norm_method").set_value("Window (centre and width)").run()
+    _assert_clean(app)
+    wide = [text for text in _texts(app) if text.startswith(("After: min", "Clip"))]
+    _slider(app, "Window centre").set_value(40_000).run()
+    _slider(app, "Window width").set_value(8_000).run()
+    _assert_clean(app)
+    narrow = [text for text in _texts(app) if text.startswith(("After: min", "Clip"))]
+    assert wide != narrow
+    assert any("at or below the window" in text for text in narrow)
+    (step,) = _pipeline(app)["steps"]
+    assert (step["center"], step["width"]) == (40_000.0, 8_000.0)
+
+
+def _write_dicom(path, pixels, patient_name: str) -> None:
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = pydicom.Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID = meta.MediaStorageSOPClassUID
+    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset.PatientName = patient_name
+    dataset.PatientID = "PID-0042"
+    dataset.Modality = "DX"
+    dataset.Rows, dataset.Columns = pixels.shape
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = "MONOCHROME1"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
+    dataset.PixelRepresentation = 0
+    dataset.RescaleSlope, dataset.RescaleIntercept = "2", "-100"
+    dataset.WindowCenter, dataset.WindowWidth = "3000", "4000"
+    dataset.PixelData = pixels.astype("<u2").tobytes()
+    dataset.save_as(path, enforce_file_format=True)
+
+
+def test_dicom_opens_with_its_window_and_hides_the_patient(tmp_path, xray_path):
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(xray_path).convert("L")).astype(np.uint16) * 16
+
+    def write(path):
+        _write_dicom(path, pixels, "Doe^Jane")
+
+    _write_class_folders(tmp_path, "dicom", "chest.dcm", write)
+    app = _app()
+    _use_dataset(app, tmp_path, "dicom")
+    text = _all_text(app)
+    assert "Doe" not in text and "PID-0042" not in text
+    assert "MONOCHROME1" in text and "DX" in text
+    assert app.radio(key="pp_norm_method").value == "Window (centre and width)"
+    assert app.checkbox(key="pp_window_invert").value is True
+    (step,) = _pipeline(app)["steps"]
+    assert step["op"] == "window" and step["invert"] is True
+    assert (step["center"], step["width"]) == (3000.0, 4000.0)
+    assert any("values -100 to" in caption for caption in _texts(app))
+
+
+# -- Pipeline editor, JSON, code and the link -------------------------------
+
+
+def test_reorder_and_switch_off_steps_change_the_pipeline():
+    app = _app()
+    app.toggle(key="pp_include_mask").set_value(True).run()
+    kinds = [step["op"] for step in _pipeline(app)["steps"]]
+    assert kinds == ["grayscale", "threshold", "normalize"]
+
+    app.button(key="btn_pp_step_up_contrast").click().run()
+    _assert_clean(app)
+    kinds = [step["op"] for step in _pipeline(app)["steps"]]
+    assert kinds == ["grayscale", "normalize", "threshold"]
+
+    app.toggle(key="pp_step_on_threshold").set_value(False).run()
+    _assert_clean(app)
+    threshold = _pipeline(app)["steps"][2]
+    assert threshold["op"] == "threshold" and threshold["enabled"] is False
+    assert "def preprocess" in "".join(block.value for block in app.code)
+
+
+def test_importing_a_pipeline_file_replaces_the_steps():
+    app = _app()
+    steps = [
+        {"op": "flip", "horizontal": True, "vertical": False},
+        {"op": "brightness", "factor": 1.5},
+    ]
+    text = json.dumps({"version": 1, "steps": steps}).encode()
+    uploader = app.get("file_uploader")[-1]
+    uploader.set_value(("mine.json", text, "application/json")).run()
+    _assert_clean(app)
+    assert [step["op"] for step in _pipeline(app)["steps"]] == ["flip", "brightness"]
+    assert any("Imported 2 step(s)" in message.value for message in app.success)
+
+
+def test_a_broken_pipeline_file_gives_a_sentence():
+    app = _app()
+    uploader = app.get("file_uploader")[-1]
+    uploader.set_value(("broken.json", b'{"version": 1, "steps": [', "text/json"))
+    uploader.run()
+    _assert_clean(app)
+    assert any("is not valid JSON" in warning.value for warning in app.warning)
+    assert [step["op"] for step in _pipeline(app)["steps"]] == ["normalize"]
+
+
+def test_a_link_reproduces_the_image_and_the_pipeline():
+    app = _app()
+    app.sidebar.selectbox(key="src_sample").set_value("camera").run()
+    app.toggle(key="pp_include_mask").set_value(True).run()
+    app.button(key="btn_pp_step_up_contrast").click().run()
+    shared = dict(app.query_params)
+    expected = _pipeline(app)
+    assert shared["sample"] == ["camera"] or shared["sample"] == "camera"
+
+    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    for key, value in shared.items():
+        second.query_params[key] = value[0] if isinstance(value, list) else value
+    second.run()
+    _assert_clean(second)
+    assert _pipeline(second) == expected
+    assert any(text.startswith("**camera**") for text in _texts(second))
+
+
+def test_a_broken_link_gives_a_sentence_and_the_defaults():
+    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    second.query_params["pipeline"] = '[{"op": "sharpen"}]'
+    second.query_params["src"] = "sample"
+    second.query_params["sample"] = "no-such-photo"
+    second.run()
+    _assert_clean(second)
+    warnings = " ".join(warning.value for warning in second.warning)
+    assert "could not be read" in warnings
+    assert "no known sample" in warnings
+    assert [step["op"] for step in _pipeline(second)["steps"]] == ["normalize"]
+
+
+# -- Practice and bad input -------------------------------------------------
+
+
+def _add_step(app: AppTest, prefix: str, op: str) -> None:
+    app.selectbox(key=f"{prefix}new_op").set_value(op).run()
+    app.button(key=f"btn_{prefix}add_step").click().run()
+    _assert_clean(app)
+
+
+def test_practice_says_right_and_wrong():
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    app.session_state["pp_ex_open_flip_lr_ud"] = True
+    app.run()
+    prefix = "pp_ex_flip_lr_ud_"
+    _add_step(app, prefix, "flip")
+    app.button(key=f"btn_{prefix}check").click().run()
+    _assert_clean(app)
+    assert app.warning and not app.success
+
+    _add_step(app, prefix, "flip")
+    app.checkbox(key=f"{prefix}param_s2_horizontal").uncheck().run()
+    app.checkbox(key=f"{prefix}param_s2_vertical").check().run()
+    app.button(key=f"btn_{prefix}check").click().run()
+    _assert_clean(app)
+    assert app.success, [w.value for w in app.warning]
+
+
+def test_an_image_past_the_pixel_limit_is_refused_with_a_sentence(
+    xray_dir, monkeypatch
+):
+    import pages.controls
+
+    monkeypatch.setattr(pages.controls, "MAX_PIXELS", 500_000)
+    app = _app()
+    _use_dataset(app, xray_dir.parent, "chest_xray")
+    errors = [error.value for error in app.sidebar.error]
+    assert any("limit" in error and "500,000" in error for error in errors), errors
+    assert any("Pick an image" in info.value for info in app.info)
