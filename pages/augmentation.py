@@ -5,9 +5,9 @@ import streamlit as st
 
 from imgproc import PipelineError, make_pipeline, pipeline_to_json
 from imgproc.augment import sample_augmentation
-from pages.compute import clamp_state, run_steps
-from pages.controls import image_source
-from pages.visuals import image_row, show_image
+from pages.ui.compute import clamp_state, run_steps
+from pages.ui.controls import image_source
+from pages.ui.visuals import image_row, show_image
 
 GRID_SIZE = 8
 GRID_SIDE = 256

@@ -6,6 +6,6 @@ st.title("Preprocessing")
 
 # Imported after the title, so the title is on screen while the image
 # libraries load on a cold start.
-from pages.preprocessing_view import render  # noqa: E402
+from pages.ui.preprocessing_view import render  # noqa: E402
 
 render()

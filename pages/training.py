@@ -3,8 +3,8 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.controls import data_root, dataset_choices, report_unexpected
-from pages.visuals import epoch_chart
+from pages.ui.controls import data_root, dataset_choices, report_unexpected
+from pages.ui.visuals import epoch_chart
 from training.data import DatasetError, scan_dataset
 from training.runner import (
     RunBusyError,

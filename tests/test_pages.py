@@ -7,7 +7,7 @@ import pytest
 from conftest import REPO_ROOT
 from streamlit.testing.v1 import AppTest
 
-from pages.controls import UNEXPECTED
+from pages.ui.controls import UNEXPECTED
 
 TIMEOUT = 120
 
@@ -437,9 +437,9 @@ def test_practice_says_right_and_wrong():
 def test_an_image_past_the_pixel_limit_is_refused_with_a_sentence(
     xray_dir, monkeypatch
 ):
-    import pages.controls
+    import pages.ui.controls
 
-    monkeypatch.setattr(pages.controls, "MAX_PIXELS", 500_000)
+    monkeypatch.setattr(pages.ui.controls, "MAX_PIXELS", 500_000)
     app = _app()
     _use_dataset(app, xray_dir.parent, "chest_xray")
     errors = [error.value for error in app.sidebar.error]

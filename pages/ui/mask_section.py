@@ -6,8 +6,8 @@ import numpy as np
 import streamlit as st
 
 from imgproc import OPS, PipelineError
-from pages.compute import auto_threshold_value, clamp_state, run_many, run_steps
-from pages.visuals import histogram_chart, image_row
+from pages.ui.compute import auto_threshold_value, clamp_state, run_many, run_steps
+from pages.ui.visuals import histogram_chart, image_row
 
 __all__ = ["CHANNEL_NAMES", "MORPHOLOGY", "mask_section"]
 

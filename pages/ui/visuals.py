@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.compute import histogram_counts, preview_png, previews_png
+from pages.ui.compute import histogram_counts, preview_png, previews_png
 
 __all__ = [
     "PREVIEW_SIDE",

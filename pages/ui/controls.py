@@ -13,7 +13,7 @@ import streamlit as st
 from imgproc import MAX_PIXELS as LIBRARY_MAX_PIXELS
 from imgproc import ImageLoadError, load_image
 from imgproc.io import IMAGE_EXTENSIONS, SAMPLES, load_sample
-from pages.session import (
+from pages.ui.session import (
     KEPT_PREFIXES,
     UNEXPECTED,
     keep_widget_state,

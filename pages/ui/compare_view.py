@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from imgproc import to_display
-from pages.visuals import PREVIEW_SIDE, image_row
+from pages.ui.visuals import PREVIEW_SIDE, image_row
 
 __all__ = ["compare_view"]
 

@@ -7,8 +7,8 @@ import streamlit as st
 
 from imgproc import OPS, PipelineError
 from imgproc.display import clipped_fraction
-from pages.compute import clamp_state, fingerprint, run_steps
-from pages.visuals import histogram_chart, show_image
+from pages.ui.compute import clamp_state, fingerprint, run_steps
+from pages.ui.visuals import histogram_chart, show_image
 
 __all__ = ["WINDOW", "contrast_section"]
 

@@ -7,9 +7,9 @@ import streamlit as st
 
 from imgproc import PipelineError
 from imgproc.practice import EXERCISES, check_exercise
-from pages.compute import run_steps
-from pages.pipeline_editor import pipeline_editor
-from pages.visuals import image_row
+from pages.ui.compute import run_steps
+from pages.ui.pipeline_editor import pipeline_editor
+from pages.ui.visuals import image_row
 
 __all__ = ["practice_section"]
 

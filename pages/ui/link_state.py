@@ -8,8 +8,8 @@ import streamlit as st
 
 from imgproc import PipelineError
 from imgproc.pipeline import pipeline_from_json
-from pages.controls import apply_source_link, source_link
-from pages.pipeline_editor import compact_steps, replace_steps
+from pages.ui.controls import apply_source_link, source_link
+from pages.ui.pipeline_editor import compact_steps, replace_steps
 
 __all__ = ["publish_link", "restore_link"]
 

@@ -14,15 +14,15 @@ import streamlit as st
 from imgproc import ImageLoadError, PipelineError, pipeline_to_json
 from imgproc.codegen import pipeline_to_python
 from imgproc.dicom import dicom_pipeline_steps
-from pages.compare_view import compare_view
-from pages.compute import run_steps
-from pages.contrast_section import LABELS, WINDOW, contrast_section
-from pages.controls import current_dicom, image_source, report_unexpected
-from pages.link_state import publish_link, restore_link
-from pages.mask_section import CHANNEL_NAMES, mask_section
-from pages.pipeline_editor import pipeline_editor, sync_live_steps
-from pages.practice_section import practice_section
-from pages.visuals import image_row
+from pages.ui.compare_view import compare_view
+from pages.ui.compute import run_steps
+from pages.ui.contrast_section import LABELS, WINDOW, contrast_section
+from pages.ui.controls import current_dicom, image_source, report_unexpected
+from pages.ui.link_state import publish_link, restore_link
+from pages.ui.mask_section import CHANNEL_NAMES, mask_section
+from pages.ui.pipeline_editor import pipeline_editor, sync_live_steps
+from pages.ui.practice_section import practice_section
+from pages.ui.visuals import image_row
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Widgets, sections and rendering helpers that the pages are built from."""
