@@ -4,7 +4,7 @@ import logging
 
 import streamlit as st
 
-from pages.session import keep_widget_state, report_unexpected
+from pages.ui.session import keep_widget_state, report_unexpected
 
 st.set_page_config(page_title="CNN Image Lab", page_icon=":microscope:", layout="wide")
 logging.basicConfig(level=logging.INFO)

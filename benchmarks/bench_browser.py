@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,16 +22,15 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from app_server import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    REPO_ROOT,
+    free_port,
+    start_app,
+    wait_healthy,
+)
+
 MASK_CAPTION = "Mask: Luminance >"
 
 WATCH_SCRIPT = """caption => {
@@ -70,47 +68,11 @@ WATCH_SCRIPT = """caption => {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(port: int, data: Path, log) -> subprocess.Popen:
+def _start_server(port: int, data: Path, log):
     env = dict(os.environ, CNN_LAB_DATA=str(data))
     env.setdefault("CNN_LAB_CACHE", tempfile.mkdtemp(prefix="cnn-lab-cache-"))
     env.setdefault("CNN_LAB_RUNS", tempfile.mkdtemp(prefix="cnn-lab-runs-"))
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    return subprocess.Popen(
-        command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("streamlit did not become healthy in time")
+    return start_app(port, env=env, log=log)
 
 
 def _xray_link(url: str, data: Path) -> tuple[str, str]:
@@ -167,12 +129,12 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile("w+") as log:
         server = _start_server(port, data, log)
         try:
-            _wait_healthy(url, server)
+            wait_healthy(url, server, interval=0.2)
             link, name = _xray_link(url, data)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(

@@ -16,9 +16,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-from bench_browser import CHROMIUM, CHROMIUM_FLAGS, REPO_ROOT, _free_port
+from app_server import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    REPO_ROOT,
+    free_port,
+    start_app,
+    wait_healthy,
+)
 
 IMPORT_CHECK = """
 import sys
@@ -31,40 +37,14 @@ print("tensorflow" in sys.modules, "keras" in sys.modules)
 
 
 def _one_start(browser) -> float:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     with tempfile.TemporaryFile("w+") as log:
         started = time.perf_counter()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        server = start_app(port, log=log)
         try:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                        break
-                except OSError:
-                    if server.poll() is not None:
-                        raise RuntimeError("streamlit exited early") from None
-                    time.sleep(0.02)
+            wait_healthy(url, server, interval=0.02)
             healthy = time.perf_counter() - started
             page.goto(url)
             page.locator("h1", has_text="Preprocessing").first.wait_for(timeout=60_000)

@@ -11,6 +11,7 @@ from training.runner import (
     RunConfig,
     active_run,
     get_run,
+    latest_run,
     start_run,
 )
 
@@ -29,10 +30,28 @@ st.markdown(
 
 
 def _current_run():
-    """The run this tab shows: the one in the link, else one still training."""
-    run_id = st.query_params.get("run")
-    run = get_run(run_id) if run_id else None
-    return run or active_run()
+    """The run this tab shows.
+
+    In order: the run named in the link, the one this tab started, one that is
+    still training (started in another tab, or before a reload), and finally
+    the latest run of this server, so finished results stay on screen.
+    """
+    for run_id in (st.query_params.get("run"), st.session_state.get("tr_run_id")):
+        run = get_run(run_id) if run_id else None
+        if run is not None:
+            return run
+    return active_run() or latest_run()
+
+
+def _describe(config: RunConfig) -> str:
+    """One line naming what a run trains on and with which settings."""
+    classes = ", ".join(config.classes or []) or "all classes"
+    per_class = config.per_class or "all"
+    return (
+        f"`{config.data_dir}` ({classes}), {per_class} images per class at "
+        f"{config.image_size} px, {config.epochs} epochs, batch {config.batch_size}, "
+        f"learning rate {config.learning_rate:g}, {config.optimizer}."
+    )
 
 
 def _live_charts(snapshot: dict, epochs_total: int) -> None:
@@ -65,7 +84,8 @@ def _live_charts(snapshot: dict, epochs_total: int) -> None:
     figure = go.Figure()
     if batch_losses:
         steps, losses = zip(*batch_losses, strict=True)
-        figure.add_trace(go.Scatter(x=steps, y=losses, mode="lines", name="loss"))
+        mode = "lines" if len(steps) > 20 else "lines+markers"
+        figure.add_trace(go.Scatter(x=steps, y=losses, mode=mode, name="loss"))
     figure.update_layout(
         title="Training loss, every batch",
         height=280,
@@ -107,27 +127,40 @@ def _live_charts(snapshot: dict, epochs_total: int) -> None:
 st.header("Data")
 root = data_root()
 choices = dataset_choices(root)
-if len(choices) == 1:
+if not root.is_dir():
+    st.caption(
+        f"The data folder `{root}` does not exist, so only the bundled set of faces "
+        "is offered. The README says how to add the flower and chest X-ray sets."
+    )
+elif len(choices) == 1:
     st.caption(
         f"No datasets found in `{root}` yet, so only the bundled set of faces is "
         "offered. The README says how to add the flower and chest X-ray sets."
     )
 dataset_name = st.selectbox("Dataset", list(choices), key="tr_dataset")
+index = None
+classes = []
 try:
     index = scan_dataset(choices[dataset_name])
 except DatasetError as error:
     st.warning(str(error))
-    st.stop()
-
-counts = ", ".join(f"{name}: {len(index.files[name])}" for name in index.classes)
-st.caption(f"`{index.root}` holds {len(index.classes)} classes ({counts}).")
-if index.ignored:
-    st.caption(f"Not class folders, ignored: {', '.join(index.ignored)}.")
-if index.non_images:
-    st.caption(f"{index.non_images} file(s) without an image extension are skipped.")
-classes = st.multiselect(
-    "Classes", index.classes, default=index.classes, key=f"tr_classes_{dataset_name}"
-)
+if index is not None:
+    counts = ", ".join(f"{name}: {len(index.files[name])}" for name in index.classes)
+    st.caption(f"`{index.root}` holds {len(index.classes)} classes ({counts}).")
+    if index.ignored:
+        st.caption(f"Not class folders, ignored: {', '.join(index.ignored)}.")
+    if index.non_images:
+        st.caption(
+            f"{index.non_images} file(s) without an image extension are skipped."
+        )
+    classes = st.multiselect(
+        "Classes",
+        index.classes,
+        default=index.classes,
+        key=f"tr_classes_{dataset_name}",
+    )
+    if len(classes) < 2:
+        st.warning("Choose at least two classes to train a classifier.")
 smallest = min((len(index.files[name]) for name in classes), default=0)
 
 st.header("Settings")
@@ -146,14 +179,22 @@ with columns[0]:
     image_size = st.select_slider(
         "Image size (pixels)", IMAGE_SIZES, value=64, key="tr_image_size"
     )
-    per_class_limit = max(smallest, 2)
-    per_class = st.slider(
-        "Images per class",
-        2,
-        per_class_limit,
-        min(per_class_limit, 50),
-        key=f"tr_per_class_{dataset_name}",
-    )
+    per_class = None
+    if smallest > 2:
+        per_class = st.slider(
+            "Images per class",
+            2,
+            smallest,
+            min(smallest, 50),
+            key=f"tr_per_class_{dataset_name}",
+            help="Each class contributes at most this many images; 80% train "
+            "and 20% validate.",
+        )
+    elif smallest == 2:
+        per_class = 2
+        st.caption("Images per class: 2, all the smallest class has.")
+    elif classes:
+        st.caption("A class needs at least two images: one to train, one to check.")
 with columns[1]:
     epochs = st.slider("Epochs", 1, 50, 5, key="tr_epochs")
     batch_size = st.select_slider(
@@ -179,40 +220,51 @@ with columns[2]:
 st.header("Run")
 run = _current_run()
 running = run is not None and run.is_active()
+ready = index is not None and len(classes) >= 2 and per_class is not None
 columns = st.columns([1, 1, 4])
 with columns[0]:
-    start = st.button("Start", type="primary", disabled=running, key="btn_start")
+    start = st.button(
+        "Start", type="primary", disabled=running or not ready, key="btn_start"
+    )
 with columns[1]:
     stop = st.button("Stop", disabled=not running, key="btn_stop")
+if running:
+    with columns[2]:
+        st.caption(
+            "A run is training; Stop it or wait for it to finish to start another."
+        )
 
 if start:
-    if len(classes) < 2:
-        st.warning("Choose at least two classes to train a classifier.")
+    config = RunConfig(
+        data_dir=str(index.root),
+        classes=classes,
+        image_size=image_size,
+        per_class=per_class,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+    )
+    try:
+        run = start_run(config)
+    except (RunBusyError, DatasetError, ValueError) as error:
+        st.warning(str(error))
     else:
-        config = RunConfig(
-            data_dir=str(index.root),
-            classes=classes,
-            image_size=image_size,
-            per_class=per_class,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            optimizer=optimizer,
-        )
-        try:
-            run = start_run(config)
-        except (RunBusyError, DatasetError, ValueError) as error:
-            st.warning(str(error))
-        else:
-            st.query_params["run"] = run.run_id
-            running = True
+        st.query_params["run"] = run.run_id
+        st.session_state["tr_run_id"] = run.run_id
+        st.rerun()
 if stop and run is not None:
     run.stop()
-    st.info("Stopping after the current batch.")
+if run is not None and run.is_active() and run.stop_requested:
+    st.info(
+        "Stopping after the current batch. The first batch also builds the "
+        "network, so a stop right after Start can take a few seconds more."
+    )
 
 if run is None:
     st.info("Choose the settings above and press Start.")
 else:
+    st.markdown(f"**Run {run.run_id}**: {_describe(run.config)}")
     epochs_total = run.config.epochs
     if running:
 

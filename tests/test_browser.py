@@ -1,27 +1,20 @@
 """The app in a real browser: ``streamlit run`` on localhost, headless Chromium."""
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
-from conftest import REPO_ROOT
+from playwright.sync_api import expect
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from benchmarks.app_server import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    free_port,
+    start_app,
+    wait_healthy,
+)
+
+UNEXPECTED = "Something unexpected went wrong"
 
 
 def _require_chromium() -> None:
@@ -33,82 +26,47 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError("streamlit did not answer its health check in time")
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     """A ``streamlit run app.py`` server on a free localhost port."""
     _require_chromium()
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env["CNN_LAB_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     env["CNN_LAB_RUNS"] = str(tmp_path_factory.mktemp("runs"))
+    env["CNN_LAB_DATA"] = str(tmp_path_factory.mktemp("no-datasets"))
     log = (tmp_path_factory.mktemp("log") / "streamlit.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_app(port, env=env, log=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process)
+        wait_healthy(url, process)
         yield url
     finally:
         process.terminate()
         try:
             process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
+        except Exception:
             process.kill()
         log.close()
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser(app_url):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
         )
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        tab = context.new_page()
-        tab.goto(app_url)
-        yield tab
-        browser.close()
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    yield context.new_page()
+    context.close()
 
 
 def _image_sources(tab, caption_prefix: str) -> list[str]:
@@ -124,7 +82,13 @@ def _image_sources(tab, caption_prefix: str) -> list[str]:
     )
 
 
-def test_threshold_slider_updates_the_mask_preview(page):
+def _assert_no_error_box(tab) -> None:
+    assert tab.locator('[data-testid="stException"]').count() == 0
+    assert tab.get_by_text(UNEXPECTED).count() == 0
+
+
+def test_threshold_slider_updates_the_mask_preview(page, app_url):
+    page.goto(app_url)
     page.get_by_text("Threshold value").first.wait_for(timeout=60_000)
     page.get_by_text("Mask: Luminance >").first.wait_for(timeout=60_000)
     before = _image_sources(page, "Mask: Luminance >")
@@ -142,5 +106,29 @@ def test_threshold_slider_updates_the_mask_preview(page):
         time.sleep(0.2)
         after = _image_sources(page, "Mask: Luminance >")
     assert after and after != before, "the mask preview did not change"
-    assert page.locator('[data-testid="stException"]').count() == 0
-    assert page.get_by_text("Something unexpected went wrong").count() == 0
+    _assert_no_error_box(page)
+
+
+def test_training_streams_survives_a_reload_and_stops(page, app_url):
+    page.goto(f"{app_url}/training")
+    start = page.get_by_role("button", name="Start")
+    start.wait_for(timeout=60_000)
+    start.click()
+
+    page.get_by_text("Training loss, every batch").first.wait_for(timeout=120_000)
+    stop = page.get_by_role("button", name="Stop")
+    assert stop.is_enabled()
+    assert page.get_by_role("button", name="Start").is_disabled()
+    assert "run=" in page.url
+
+    page.reload()
+    page.get_by_text("Training loss, every batch").first.wait_for(timeout=60_000)
+    stop = page.get_by_role("button", name="Stop")
+    stop.wait_for(timeout=30_000)
+    assert stop.is_enabled(), "the reloaded tab did not re-attach to the run"
+
+    stop.click()
+    page.get_by_text("Stopped after").first.wait_for(timeout=120_000)
+    expect(page.get_by_role("button", name="Start")).to_be_enabled(timeout=30_000)
+    expect(page.get_by_role("button", name="Stop")).to_be_disabled()
+    _assert_no_error_box(page)

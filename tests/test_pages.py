@@ -140,10 +140,14 @@ def test_training_page_trains_the_bundled_set_and_streams_metrics():
     app.button(key="btn_start").click().run()
     _assert_clean(app)
 
-    from training.runner import active_run, latest_run
+    from training.runner import get_run
 
-    run = active_run() or latest_run()
+    run_id = app.query_params["run"]
+    run = get_run(run_id if isinstance(run_id, str) else run_id[0])
     assert run is not None
+    if run.is_active():
+        assert app.button(key="btn_start").disabled
+        assert not app.button(key="btn_stop").disabled
     deadline = time.monotonic() + 300
     while run.is_active() and time.monotonic() < deadline:
         time.sleep(1)
@@ -154,6 +158,35 @@ def test_training_page_trains_the_bundled_set_and_streams_metrics():
     app.run()
     _assert_clean(app)
     assert any("Best model so far" in text for text in _texts(app))
+    assert not app.button(key="btn_start").disabled
+
+    fresh_tab = _app("training")
+    assert any(run.run_id in text for text in _texts(fresh_tab))
+    assert any("Best model so far" in text for text in _texts(fresh_tab))
+
+
+def test_training_page_without_two_classes_says_so(tmp_path, flowers_dir):
+    app = _app("training")
+    (tmp_path / "data" / "single" / "daisy").mkdir(parents=True)
+    image = sorted((flowers_dir / "daisy").iterdir())[0]
+    (tmp_path / "data" / "single" / "daisy" / image.name).symlink_to(image)
+    app.sidebar.text_input(key="src_data_root").set_value(str(flowers_dir.parent)).run()
+    app.selectbox(key="tr_dataset").set_value("flowers").run()
+    app.multiselect(key="tr_classes_flowers").set_value(["daisy"]).run()
+    _assert_clean(app)
+    assert any("at least two classes" in w.value for w in app.warning)
+    assert app.button(key="btn_start").disabled
+
+    app.sidebar.text_input(key="src_data_root").set_value(str(tmp_path / "data")).run()
+    app.selectbox(key="tr_dataset").set_value("single").run()
+    _assert_clean(app)
+    assert any("one class folder" in w.value for w in app.warning)
+    assert app.button(key="btn_start").disabled
+    assert app.header[-1].value == "Run"
+
+    app.sidebar.text_input(key="src_data_root").set_value(str(tmp_path / "no")).run()
+    _assert_clean(app)
+    assert any("does not exist" in text for text in _texts(app))
 
 
 # -- Preprocessing: threshold, morphology, contrast -------------------------

@@ -125,17 +125,21 @@ def test_format_epoch_line():
 
 
 def test_cli_trains_on_flowers_and_writes_the_run_folder(tmp_path, flowers_dir):
+    data = tmp_path / "flowers"
+    for name in ("daisy", "rose"):
+        (data / name).mkdir(parents=True)
+        for image in sorted((flowers_dir / name).iterdir())[:8]:
+            (data / name / image.name).symlink_to(image)
+    (data / "rose" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     out = tmp_path / "run"
     result = _cli(
         tmp_path,
         "--data",
-        str(flowers_dir),
+        str(data),
         "--classes",
         "rose,daisy",
         "--epochs",
         "2",
-        "--per-class",
-        "8",
         "--image-size",
         "64",
         "--batch-size",
@@ -150,12 +154,12 @@ def test_cli_trains_on_flowers_and_writes_the_run_folder(tmp_path, flowers_dir):
     epoch_lines = [line for line in result.stdout.splitlines() if "epoch " in line]
     assert [line.split()[1] for line in epoch_lines[:2]] == ["1/2", "2/2"]
     assert "val_auc" in epoch_lines[0]
+    assert "skipped 1 unreadable file(s): broken.png" in result.stderr
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").open()]
     assert [entry["epoch"] for entry in metrics] == [1, 2]
     assert (out / "best.keras").stat().st_size > 0
     config = json.loads((out / "config.json").read_text())
     assert config["classes"] == ["rose", "daisy"]
-    assert config["per_class"] == 8
     assert "Traceback" not in result.stderr
 
 

@@ -116,12 +116,19 @@ def test_files_without_an_image_suffix_are_counted_and_skipped(tmp_path, flowers
     assert index.ignored == [".hidden"]
 
 
-def test_find_datasets_lists_folders_with_two_classes(shared_data, tmp_path):
+def test_find_datasets_lists_folders_that_hold_class_folders(shared_data, tmp_path):
     found = find_datasets(shared_data)
 
     assert {"flowers", "chest_xray", "chest_xray_pneumonia"} <= set(found)
     assert found["flowers"] == shared_data / "flowers"
     assert find_datasets(tmp_path / "missing") == {}
+
+    (tmp_path / "one_class" / "only").mkdir(parents=True)
+    (tmp_path / "no_classes").mkdir()
+    (tmp_path / "notes.txt").write_text("not a dataset")
+    assert set(find_datasets(tmp_path)) == {"one_class"}
+    with pytest.raises(DatasetError, match="one class folder"):
+        scan_dataset(tmp_path / "one_class")
 
 
 def test_default_data_root_follows_the_environment(monkeypatch, tmp_path):

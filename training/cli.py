@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from training.models import SUPPORTED_DEPTHS
 
@@ -114,11 +115,28 @@ def format_epoch(entry: dict, epochs: int) -> str:
 
 
 def _follow(run, epochs: int) -> None:
-    """Print each newly finished epoch until the run ends."""
+    """Print each newly finished epoch until the run ends.
+
+    Unreadable image files are reported once, on stderr, as soon as the data
+    have been loaded.
+    """
     printed = 0
+    reported_skips = False
     while True:
         ended = run.join(_POLL_SECONDS)
-        for entry in run.snapshot()["epochs"][printed:]:
+        snapshot = run.snapshot()
+        if snapshot["skipped"] and not reported_skips:
+            reported_skips = True
+            names = ", ".join(
+                Path(path).name for path, _ in snapshot["skipped_files"][:5]
+            )
+            more = "" if snapshot["skipped"] <= 5 else ", ..."
+            print(
+                f"skipped {snapshot['skipped']} unreadable file(s): {names}{more}",
+                file=sys.stderr,
+                flush=True,
+            )
+        for entry in snapshot["epochs"][printed:]:
             print(format_epoch(entry, epochs), flush=True)
             printed += 1
         if ended:

@@ -157,7 +157,11 @@ def _class_folders(root: Path) -> list[Path]:
 
 
 def find_datasets(root: str | os.PathLike) -> dict[str, Path]:
-    """List the data sets inside ``root``: sub-folders with two or more classes.
+    """List the data sets inside ``root``: sub-folders that hold class folders.
+
+    A folder with a single class folder is listed too, so that choosing it
+    explains why it cannot train (see :func:`scan_dataset`) instead of the
+    folder silently missing from the list.
 
     Args:
         root: A folder such as :func:`default_data_root`.
@@ -171,7 +175,7 @@ def find_datasets(root: str | os.PathLike) -> dict[str, Path]:
     return {
         folder.name: folder
         for folder in _class_folders(root)
-        if len(_class_folders(folder)) >= 2
+        if _class_folders(folder)
     }
 
 
