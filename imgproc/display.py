@@ -59,6 +59,22 @@ def _shrink(picture: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
 
 
+_MEASUREMENT_LIMIT = 64.0
+
+
+def _is_measurement(image: np.ndarray) -> bool:
+    """Whether a float image holds raw measurements rather than 0-1 values.
+
+    Normalised pictures sit around 0-1, with values a few units beyond it
+    after a percentile or z-score step. Values past 64 in size are
+    measurements in their own units (rescaled DICOM values, Hounsfield units,
+    a float TIFF of counts), which a 0-1 reading would paint all black or all
+    white.
+    """
+    finite = image[np.isfinite(image)]
+    return finite.size > 0 and float(np.abs(finite).max()) > _MEASUREMENT_LIMIT
+
+
 def to_display(
     image: np.ndarray, max_side: int | None = None
 ) -> tuple[np.ndarray, int]:
@@ -69,7 +85,10 @@ def to_display(
     other integer images are stretched from their darkest to their brightest
     value, and a float image is read as 0 = black, 1 = white. Float values
     outside 0-1 cannot be shown and are clipped; their number is returned so
-    the page can say how much of the picture is saturated.
+    the page can say how much of the picture is saturated. A float image with
+    values beyond 64 in size holds measurements in its own units (a rescaled
+    DICOM, a float TIFF) and is stretched like an integer image instead, with
+    nothing clipped.
 
     Parameters
     ----------
@@ -118,6 +137,10 @@ def to_display(
         picture = np.rint(image / 257.0).astype(np.uint8)
     elif np.issubdtype(image.dtype, np.integer):
         picture = _stretch(image)
+    elif _is_measurement(image):
+        finite = image[np.isfinite(image)]
+        low, high = float(finite.min()), float(finite.max())
+        picture = _stretch(np.nan_to_num(image, nan=low, posinf=high, neginf=low))
     else:
         values = image.astype(np.float64)
         below, above = clipped_fraction(values)

@@ -504,6 +504,23 @@ def test_to_display_clips_floats_and_counts_them(flower):
     np.testing.assert_array_equal(picture, expected)
 
 
+def test_to_display_stretches_float_measurements(xray):
+    # A real X-ray in DICOM-like units: slope 0.5, intercept -100.
+    measured = xray.astype(np.float64) * 0.5 - 100.0
+    picture, clipped = to_display(measured)
+
+    expected = np.rint(
+        (measured - measured.min()) * 255.0 / (measured.max() - measured.min())
+    )
+    assert clipped == 0
+    np.testing.assert_array_equal(picture, expected.astype(np.uint8))
+
+    normalised = (xray.astype(np.float64) - 30.0) / 180.0  # a percentile-like range
+    picture, clipped = to_display(normalised)
+    assert clipped == np.count_nonzero((normalised < 0) | (normalised > 1))
+    assert clipped > 0
+
+
 def test_to_display_shrinks_to_max_side(xray, flower):
     picture, _ = to_display(xray, max_side=256)
     blocks = xray.reshape(256, 4, 256, 4).mean(axis=(1, 3))

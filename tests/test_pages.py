@@ -314,7 +314,13 @@ def test_window_sliders_on_a_16_bit_xray(tmp_path, xray_path):
     assert (step["center"], step["width"]) == (40_000.0, 8_000.0)
 
 
-def _write_dicom(path, pixels, patient_name: str) -> None:
+def _write_dicom(
+    path,
+    pixels,
+    patient_name: str,
+    rescale=("2", "-100"),
+    window=("3000", "4000"),
+) -> None:
     import pydicom
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -335,8 +341,8 @@ def _write_dicom(path, pixels, patient_name: str) -> None:
     dataset.PhotometricInterpretation = "MONOCHROME1"
     dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
     dataset.PixelRepresentation = 0
-    dataset.RescaleSlope, dataset.RescaleIntercept = "2", "-100"
-    dataset.WindowCenter, dataset.WindowWidth = "3000", "4000"
+    dataset.RescaleSlope, dataset.RescaleIntercept = rescale
+    dataset.WindowCenter, dataset.WindowWidth = window
     dataset.PixelData = pixels.astype("<u2").tobytes()
     dataset.save_as(path, enforce_file_format=True)
 
@@ -362,6 +368,35 @@ def test_dicom_opens_with_its_window_and_hides_the_patient(tmp_path, xray_path):
     assert step["op"] == "window" and step["invert"] is True
     assert (step["center"], step["width"]) == (3000.0, 4000.0)
     assert any("values -100 to" in caption for caption in _texts(app))
+
+
+def test_dicom_with_decimal_values_and_two_windows(tmp_path, xray_path):
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(xray_path).convert("L")).astype(np.uint16) * 16
+
+    def write(path):
+        _write_dicom(
+            path,
+            pixels,
+            "Roe^Richard",
+            rescale=("0.5", "-100"),
+            window=(["924.5", "800.25"], ["1800.5", "600"]),
+        )
+
+    _write_class_folders(tmp_path, "dicom", "chest.dcm", write)
+    app = _app()
+    _use_dataset(app, tmp_path, "dicom")
+    assert "Roe" not in _all_text(app)
+    assert not any("lie outside 0-1" in text for text in _texts(app))
+    (step,) = _pipeline(app)["steps"]
+    assert (step["center"], step["width"]) == (924.5, 1800.5)
+
+    app.selectbox(key="pp_window_preset").set_value("centre 800.25, width 600").run()
+    _assert_clean(app)
+    (step,) = _pipeline(app)["steps"]
+    assert (step["center"], step["width"]) == (800.25, 600.0)
 
 
 # -- Pipeline editor, JSON, code and the link -------------------------------
@@ -438,6 +473,20 @@ def test_a_broken_link_gives_a_sentence_and_the_defaults():
     assert "could not be read" in warnings
     assert "no known sample" in warnings
     assert [step["op"] for step in _pipeline(second)["steps"]] == ["normalize"]
+
+
+def test_a_link_cannot_move_the_data_folder_outside_the_servers(tmp_path):
+    outside = tmp_path / "elsewhere"
+    (outside / "secrets" / "a").mkdir(parents=True)
+    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    second.query_params["src"] = "dataset"
+    second.query_params["root"] = str(outside)
+    second.query_params["dataset"] = "secrets"
+    second.run()
+    _assert_clean(second)
+    warnings = " ".join(warning.value for warning in second.warning)
+    assert "outside this server's data folder" in warnings
+    assert second.sidebar.text_input(key="src_data_root").value != str(outside)
 
 
 # -- Practice and bad input -------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import streamlit as st
 
@@ -95,33 +97,54 @@ def _method_settings(method: str, image: np.ndarray) -> dict:
 
 
 def _window_range(image: np.ndarray) -> tuple[float, float, float]:
+    """Slider bounds and a step fine enough to hold a file's window exactly.
+
+    DICOM windows are often half-integers (centre 2047.5) or decimals, so
+    integer images step by 0.5 and float images by a power of ten at most a
+    ten-thousandth of their span; the lower bound sits on that grid.
+    """
     low, high = float(image.min()), float(image.max())
     if high == low:
         high = low + 1
     if np.issubdtype(image.dtype, np.integer) or image.dtype == bool:
-        return int(low), int(high), 1
-    return low, high, round((high - low) / 1000, 6) or 1e-6
+        step = 0.5
+    else:
+        step = 10.0 ** math.floor(math.log10((high - low) / 10_000))
+    return math.floor(low / step) * step, math.ceil(high / step) * step, step
 
 
-def _window_controls(image: np.ndarray, default_window) -> dict:
+def _window_controls(image: np.ndarray, windows: list[tuple[float, float]]) -> dict:
     """Centre, width and invert sliders in the image's own units."""
     low, high, step = _window_range(image)
-    kind = type(step)
-    span = kind(high - low)
+    span = high - low
     token = fingerprint(image)
-    narrowest, widest = kind(1), max(kind(2 * span), kind(2))
+    narrowest, widest = 1.0, max(2 * span, 2.0)
+    if len(windows) > 1:
+        labels = [f"centre {c:g}, width {w:g}" for c, w in windows]
+        chosen = st.selectbox(
+            "Window stored in the file",
+            labels,
+            key="pp_window_preset",
+            help="The file suggests several windows; pick one to start from.",
+        )
+        if st.session_state.get("pp_window_preset_for") != (token, chosen):
+            st.session_state["pp_window_preset_for"] = (token, chosen)
+            st.session_state["pp_window_for"] = None
+            windows = [windows[labels.index(chosen)]]
     if st.session_state.get("pp_window_for") != token:
-        centre, width = default_window or ((low + high) / 2, high - low + 1)
+        centre, width = windows[0] if windows else ((low + high) / 2, span + 1)
         st.session_state["pp_window_for"] = token
-        st.session_state["pp_window_center"] = min(max(kind(centre), low), high)
-        st.session_state["pp_window_width"] = min(max(kind(width), narrowest), widest)
+        st.session_state["pp_window_center"] = float(min(max(centre, low), high))
+        st.session_state["pp_window_width"] = float(min(max(width, narrowest), widest))
     clamp_state("pp_window_center", low, high)
     clamp_state("pp_window_width", narrowest, widest)
-    centre = st.slider("Window centre", low, high, step=step, key="pp_window_center")
-    width = st.slider(
-        "Window width", narrowest, widest, step=step, key="pp_window_width"
+    centre = st.slider(
+        "Window centre", float(low), float(high), step=step, key="pp_window_center"
     )
-    if high - low < 2:
+    width = st.slider(
+        "Window width", narrowest, float(widest), step=step, key="pp_window_width"
+    )
+    if span < 2:
         st.caption(
             "A window is at least 1 unit wide, and this picture's values span "
             "less than that; the percentile method suits it better."
@@ -158,7 +181,7 @@ def _clipped_sentence(image: np.ndarray, step: dict, result: np.ndarray) -> str:
 
 
 def contrast_section(
-    image: np.ndarray, default_window: tuple[float, float] | None = None
+    image: np.ndarray, windows: list[tuple[float, float]] | None = None
 ) -> dict | None:
     """Draw the section; returns the chosen step, or None when it cannot run.
 
@@ -166,9 +189,10 @@ def contrast_section(
     ----------
     image : ndarray
         The picture as loaded (for DICOM: the values after rescale).
-    default_window : tuple of float, optional
-        ``(centre, width)`` from the file's tags, used the first time a
-        window is drawn for this image.
+    windows : list of (float, float), optional
+        ``(centre, width)`` pairs from the file's tags; the first one is used
+        the first time a window is drawn for this image, and the others are
+        offered as presets.
     """
     st.header("Contrast and normalisation")
     st.markdown(EXPLANATION)
@@ -181,7 +205,7 @@ def contrast_section(
     method = methods[[LABELS.get(m, m) for m in methods].index(label)]
     with columns[1]:
         if method == WINDOW:
-            step = _window_controls(image, default_window)
+            step = _window_controls(image, windows or [])
         else:
             low = st.slider(
                 "Low percentile",

@@ -241,6 +241,20 @@ def source_link() -> dict[str, str] | None:
     return None
 
 
+def _inside_data_root(folder: str) -> bool:
+    """Whether ``folder`` is the server's data folder or lies inside it.
+
+    A link may only move the sidebar within the folder the server was started
+    with, so a shared link cannot make the app browse elsewhere on the disk.
+    """
+    allowed = default_data_root().resolve()
+    try:
+        Path(os.path.expanduser(folder)).resolve().relative_to(allowed)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
 def apply_source_link(fields: dict[str, str]) -> str | None:
     """Set the sidebar to the image named by ``fields`` (from a link).
 
@@ -259,6 +273,14 @@ def apply_source_link(fields: dict[str, str]) -> str | None:
         return None
     if kind == "dataset":
         st.session_state["src_kind"] = SOURCE_KINDS[2]
+        problem = None
+        root = fields.get("root")
+        if root and not _inside_data_root(root):
+            problem = (
+                "The link names a data folder outside this server's data folder, "
+                "so the sidebar keeps its own."
+            )
+            fields = {key: value for key, value in fields.items() if key != "root"}
         for field, key in [
             ("root", "src_data_root"),
             ("dataset", "src_dataset"),
@@ -267,7 +289,7 @@ def apply_source_link(fields: dict[str, str]) -> str | None:
         ]:
             if fields.get(field):
                 st.session_state[key] = fields[field]
-        return None
+        return problem
     return (
         f"The link's image source {kind!r} is not one this page knows; the first "
         "sample is shown instead."

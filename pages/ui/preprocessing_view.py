@@ -78,8 +78,8 @@ def _mask_fragment(image):
 
 @st.fragment
 @_guarded
-def _contrast_fragment(image, default_window):
-    step = contrast_section(image, default_window)
+def _contrast_fragment(image, windows):
+    step = contrast_section(image, windows)
     included = st.session_state.get("pp_include_normalize", True)
     _ask_full_run_if(LIVE_CONTRAST, step, included)
 
@@ -187,11 +187,11 @@ def render() -> None:
     except ImageLoadError as error:
         st.warning(str(error))
         dicom = None
-    default_window = None
+    windows = []
     if dicom is not None and dicom.values.ndim == 2:
         image = dicom.values
         (shown,) = dicom_pipeline_steps(dicom)
-        default_window = (shown["center"], shown["width"])
+        windows = list(dicom.windows) or [(shown["center"], shown["width"])]
         if st.session_state.get("_pp_dicom_for") != label:
             st.session_state["_pp_dicom_for"] = label
             st.session_state["pp_norm_method"] = LABELS[WINDOW]
@@ -225,6 +225,12 @@ def render() -> None:
                 if not any(word in name.lower() for word in HIDDEN_TAG_WORDS)
             ]
             st.dataframe(rows, hide_index=True, key="pp_dicom_tags")
+            if not dicom.windows and "WindowWidth" in dicom.tags:
+                st.caption(
+                    f"The file's window (width {dicom.tags['WindowWidth']}) is not "
+                    "usable, since a width must be at least 1, so the window starts "
+                    "at the full range of values."
+                )
 
     # -- Channels -----------------------------------------------------------
     st.header("Channels")
@@ -244,7 +250,7 @@ def render() -> None:
         image_row([("The single channel", image), ("", None), ("", None)])
 
     _mask_fragment(image)
-    _contrast_fragment(image, default_window)
+    _contrast_fragment(image, windows)
     _pipeline_fragment(image, label)
     _practice_fragment(image, label)
     st.session_state[FULL_RUN] = False
