@@ -3,7 +3,9 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,3 +61,68 @@ def xray_rgba_path(xray_dir) -> Path:
 def flower_path(flowers_dir) -> Path:
     """One colour JPEG photo of a daisy."""
     return sorted((flowers_dir / "daisy").glob("*.jpg"))[0]
+
+
+@pytest.fixture(scope="session")
+def xray(xray_path) -> np.ndarray:
+    """A real 1024x1024 uint8 chest X-ray, decoded by Pillow alone."""
+    with Image.open(xray_path) as picture:
+        return np.asarray(picture).copy()
+
+
+@pytest.fixture(scope="session")
+def flower(flower_path) -> np.ndarray:
+    """A real RGB photograph, decoded by Pillow alone."""
+    with Image.open(flower_path) as picture:
+        return np.asarray(picture.convert("RGB")).copy()
+
+
+def write_radiograph(
+    path,
+    pixels: np.ndarray,
+    *,
+    photometric: str = "MONOCHROME1",
+    rescale: tuple[str, str] = ("0.5", "-100.25"),
+    window: tuple = (["600.5", "300"], ["900.0", "400"]),
+    frames: int = 1,
+    patient_name: str = "Doe^Jane",
+):
+    """Write a DX chest radiograph holding ``pixels`` (uint16, 12 bits stored).
+
+    The file carries patient identifiers (name, ``XR-123456``, birth date,
+    institution, accession number) so tests can check they never surface.
+    """
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = pydicom.Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID = meta.MediaStorageSOPClassUID
+    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset.Modality = "DX"
+    dataset.PatientName = patient_name
+    dataset.PatientID = "XR-123456"
+    dataset.PatientBirthDate = "19700101"
+    dataset.InstitutionName = "General Hospital"
+    dataset.AccessionNumber = "ACC42"
+    dataset.ViewPosition = "PA"
+    dataset.BodyPartExamined = "CHEST"
+    dataset.KVP = "120"
+    dataset.ImagerPixelSpacing = [0.143, 0.143]
+    dataset.PhotometricInterpretation = photometric
+    dataset.SamplesPerPixel = 1
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
+    dataset.PixelRepresentation = 0
+    dataset.Rows, dataset.Columns = pixels.shape[-2:]
+    dataset.RescaleSlope, dataset.RescaleIntercept = rescale
+    dataset.WindowCenter, dataset.WindowWidth = window
+    if frames > 1:
+        dataset.NumberOfFrames = frames
+    dataset.PixelData = pixels.astype("<u2").tobytes()
+    dataset.save_as(path, enforce_file_format=True)
+    return path

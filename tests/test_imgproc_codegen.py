@@ -25,12 +25,6 @@ def xray(xray_path):
         return np.asarray(picture)[::2, ::2].copy()
 
 
-@pytest.fixture(scope="module")
-def flower(flower_path):
-    with Image.open(flower_path) as picture:
-        return np.asarray(picture.convert("RGB")).copy()
-
-
 PIPELINES = {
     "mask": [
         {"op": "grayscale"},

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_windowing
 from skimage import color, exposure, filters
@@ -18,18 +17,6 @@ SKIMAGE_THRESHOLDS = {
     "triangle": filters.threshold_triangle,
     "mean": filters.threshold_mean,
 }
-
-
-@pytest.fixture(scope="module")
-def xray(xray_path):
-    with Image.open(xray_path) as picture:
-        return np.asarray(picture).copy()
-
-
-@pytest.fixture(scope="module")
-def flower(flower_path):
-    with Image.open(flower_path) as picture:
-        return np.asarray(picture.convert("RGB")).copy()
 
 
 @pytest.mark.parametrize("method", sorted(SKIMAGE_THRESHOLDS))

@@ -5,11 +5,10 @@ import io
 import numpy as np
 import pydicom
 import pytest
+from conftest import write_radiograph
 from PIL import Image
 from pydicom.data import get_testdata_file
-from pydicom.dataset import FileMetaDataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from imgproc import ImageLoadError, load_image
 from imgproc.dicom import dicom_pipeline_steps, read_dicom
@@ -28,41 +27,8 @@ IDENTIFIERS = (
 
 
 def _radiograph(path, pixels, photometric="MONOCHROME1", frames=1):
-    """Write a DX radiograph holding ``pixels`` (uint16) with window tags."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = pydicom.Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID = meta.MediaStorageSOPClassUID
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.Modality = "DX"
-    dataset.PatientName = "Doe^Jane"
-    dataset.PatientID = "XR-123456"
-    dataset.PatientBirthDate = "19700101"
-    dataset.InstitutionName = "General Hospital"
-    dataset.AccessionNumber = "ACC42"
-    dataset.ViewPosition = "PA"
-    dataset.BodyPartExamined = "CHEST"
-    dataset.KVP = "120"
-    dataset.ImagerPixelSpacing = [0.143, 0.143]
-    dataset.PhotometricInterpretation = photometric
-    dataset.SamplesPerPixel = 1
-    dataset.BitsAllocated = 16
-    dataset.BitsStored = 12
-    dataset.HighBit = 11
-    dataset.PixelRepresentation = 0
-    dataset.Rows, dataset.Columns = pixels.shape[-2:]
-    dataset.RescaleSlope = "0.5"
-    dataset.RescaleIntercept = "-100.25"
-    dataset.WindowCenter = ["600.5", "300"]
-    dataset.WindowWidth = ["900.0", "400"]
-    if frames > 1:
-        dataset.NumberOfFrames = frames
-    dataset.PixelData = pixels.astype("<u2").tobytes()
-    dataset.save_as(path, enforce_file_format=True)
-    return path
+    """A DX radiograph with two windows and a decimal rescale."""
+    return write_radiograph(path, pixels, photometric=photometric, frames=frames)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import warnings
 
 import numpy as np
 import pytest
-from PIL import Image
 from skimage import color, morphology, transform
 
 from imgproc import ops
@@ -30,22 +29,8 @@ SKIMAGE_FOOTPRINTS = {
 
 
 @pytest.fixture(scope="module")
-def xray(xray_path):
-    """A real 1024x1024 uint8 chest X-ray, decoded by Pillow alone."""
-    with Image.open(xray_path) as picture:
-        return np.asarray(picture).copy()
-
-
-@pytest.fixture(scope="module")
 def xray_mask(xray):
     return xray > 128
-
-
-@pytest.fixture(scope="module")
-def flower(flower_path):
-    """A real RGB photo, decoded by Pillow alone."""
-    with Image.open(flower_path) as picture:
-        return np.asarray(picture.convert("RGB")).copy()
 
 
 def _skimage_reference(name, image, footprint, radius):

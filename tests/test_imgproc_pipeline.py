@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from imgproc import ops
 from imgproc.augment import sample_augmentation
@@ -21,18 +20,6 @@ from imgproc.pipeline import (
     pipeline_to_json,
     validate_pipeline,
 )
-
-
-@pytest.fixture(scope="module")
-def xray(xray_path):
-    with Image.open(xray_path) as picture:
-        return np.asarray(picture).copy()
-
-
-@pytest.fixture(scope="module")
-def flower(flower_path):
-    with Image.open(flower_path) as picture:
-        return np.asarray(picture.convert("RGB")).copy()
 
 
 def _error(data):

@@ -4,7 +4,7 @@ import json
 import time
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, write_radiograph
 from streamlit.testing.v1 import AppTest
 
 from pages.ui.controls import UNEXPECTED
@@ -321,30 +321,9 @@ def _write_dicom(
     rescale=("2", "-100"),
     window=("3000", "4000"),
 ) -> None:
-    import pydicom
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = pydicom.Dataset()
-    dataset.file_meta = meta
-    dataset.SOPClassUID = meta.MediaStorageSOPClassUID
-    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    dataset.PatientName = patient_name
-    dataset.PatientID = "PID-0042"
-    dataset.Modality = "DX"
-    dataset.Rows, dataset.Columns = pixels.shape
-    dataset.SamplesPerPixel = 1
-    dataset.PhotometricInterpretation = "MONOCHROME1"
-    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, 12, 11
-    dataset.PixelRepresentation = 0
-    dataset.RescaleSlope, dataset.RescaleIntercept = rescale
-    dataset.WindowCenter, dataset.WindowWidth = window
-    dataset.PixelData = pixels.astype("<u2").tobytes()
-    dataset.save_as(path, enforce_file_format=True)
+    write_radiograph(
+        path, pixels, patient_name=patient_name, rescale=rescale, window=window
+    )
 
 
 def test_dicom_opens_with_its_window_and_hides_the_patient(tmp_path, xray_path):
@@ -360,7 +339,7 @@ def test_dicom_opens_with_its_window_and_hides_the_patient(tmp_path, xray_path):
     app = _app()
     _use_dataset(app, tmp_path, "dicom")
     text = _all_text(app)
-    assert "Doe" not in text and "PID-0042" not in text
+    assert "Doe" not in text and "XR-123456" not in text
     assert "MONOCHROME1" in text and "DX" in text
     assert app.radio(key="pp_norm_method").value == "Window (centre and width)"
     assert app.checkbox(key="pp_window_invert").value is True
