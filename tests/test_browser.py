@@ -132,3 +132,24 @@ def test_training_streams_survives_a_reload_and_stops(page, app_url):
     expect(page.get_by_role("button", name="Start")).to_be_enabled(timeout=30_000)
     expect(page.get_by_role("button", name="Stop")).to_be_disabled()
     _assert_no_error_box(page)
+
+
+def test_an_upload_stays_after_visiting_another_page(page, app_url, xray_path):
+    page.goto(app_url)
+    page.get_by_text("Threshold value").first.wait_for(timeout=60_000)
+    page.get_by_text("Upload a file").first.click()
+    page.get_by_text("Choose a file to open it here.").first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+        str(xray_path)
+    )
+    shown = page.get_by_text(f"{xray_path.name}: 1024 x 1024 pixels").first
+    shown.wait_for(timeout=60_000)
+
+    page.get_by_role("link", name="Training").click()
+    page.get_by_role("button", name="Start").wait_for(timeout=60_000)
+    page.get_by_role("link", name="Preprocessing").click()
+    page.get_by_text(f"{xray_path.name}: 1024 x 1024 pixels").first.wait_for(
+        timeout=60_000
+    )
+    expect(page.get_by_text("uploaded earlier").first).to_be_visible()
+    _assert_no_error_box(page)

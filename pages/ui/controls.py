@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import random
@@ -53,6 +54,8 @@ MAX_PIXELS = LIBRARY_MAX_PIXELS
 SOURCE_KINDS = ["Sample photograph", "Upload a file", "Dataset folder"]
 
 _SOURCE = "_image_source_file"
+_KEPT_UPLOAD = "_kept_upload"
+"""Name and bytes of the last upload that loaded, kept across page changes."""
 """Session key naming the file behind the current image (path or upload)."""
 
 
@@ -118,11 +121,11 @@ def current_dicom():
     if source["kind"] == "path":
         path = source["path"]
         return _read_dicom(f"{path}:{source['modified']}", path)
-    upload = st.session_state.get("upload")
-    if upload is None:
+    if _KEPT_UPLOAD not in st.session_state:
         return None
-    data = upload.getvalue()
-    return _read_dicom(f"{upload.name}:{len(data)}:{upload.file_id}", io.BytesIO(data))
+    name, data = st.session_state[_KEPT_UPLOAD]
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    return _read_dicom(f"{name}:{digest}", io.BytesIO(data))
 
 
 @st.cache_data(show_spinner=False)
@@ -142,21 +145,41 @@ def _sample_source() -> tuple[np.ndarray, str]:
     return _load_sample(name), name
 
 
+def _forget_upload() -> None:
+    """Drop the kept upload when the user removes or replaces the file.
+
+    The uploader forgets its file whenever its page is not shown; the last
+    good upload is kept in the session so that coming back shows it again,
+    and only the user's own change to the uploader discards it.
+    """
+    st.session_state.pop(_KEPT_UPLOAD, None)
+
+
 def _upload_source() -> tuple[np.ndarray, str] | None:
     upload = st.sidebar.file_uploader(
         "Image file",
         type=[ext.lstrip(".") for ext in IMAGE_EXTENSIONS],
         key="upload",
+        on_change=_forget_upload,
         help=f"PNG, JPEG, TIFF, BMP, GIF or DICOM up to {MAX_UPLOAD_MB} MB; 8 or "
         "16 bit, grayscale, RGB, RGBA or palette.",
     )
     st.session_state[_SOURCE] = None
-    if upload is None:
+    if upload is not None:
+        name, data = upload.name, upload.getvalue()
+        image = _load_bytes(data, name, MAX_PIXELS)
+        st.session_state[_KEPT_UPLOAD] = (name, data)
+    elif _KEPT_UPLOAD in st.session_state:
+        name, data = st.session_state[_KEPT_UPLOAD]
+        image = _load_bytes(data, name, MAX_PIXELS)
+        st.sidebar.caption(
+            f"Showing {name}, uploaded earlier; choose a file to replace it."
+        )
+    else:
         st.sidebar.info("Choose a file to open it here.")
         return None
-    image = _load_bytes(upload.getvalue(), upload.name, MAX_PIXELS)
-    st.session_state[_SOURCE] = {"kind": "upload", "name": upload.name}
-    return image, upload.name
+    st.session_state[_SOURCE] = {"kind": "upload", "name": name}
+    return image, name
 
 
 def _forget_unknown(key: str, options) -> None:
