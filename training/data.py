@@ -173,9 +173,7 @@ def find_datasets(root: str | os.PathLike) -> dict[str, Path]:
     if not root.is_dir():
         return {}
     return {
-        folder.name: folder
-        for folder in _class_folders(root)
-        if _class_folders(folder)
+        folder.name: folder for folder in _class_folders(root) if _class_folders(folder)
     }
 
 
