@@ -22,7 +22,6 @@ classes, rounded and clipped to the dtype for integer images.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
@@ -34,6 +33,8 @@ from PIL import Image
 from skimage import morphology, transform
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from references import skimage_affine as _skimage_affine
 
 from imgproc import ops  # noqa: E402
 
@@ -77,21 +78,6 @@ def _find_xray(argument: str | None) -> Path:
             if picture.size == (1024, 1024) and picture.mode == "L":
                 return path
     raise SystemExit(f"No 1024x1024 grayscale PNG found under {root}.")
-
-
-def _skimage_affine(shape, rotation, scale, translate_x, translate_y, shear):
-    height, width = shape[:2]
-    centre = np.array([(width - 1) / 2, (height - 1) / 2])
-    return (
-        transform.SimilarityTransform(translation=-centre)
-        + transform.AffineTransform(shear=math.radians(shear))
-        + transform.SimilarityTransform(
-            scale=scale,
-            rotation=-math.radians(rotation),
-            translation=(translate_x, translate_y),
-        )
-        + transform.SimilarityTransform(translation=centre)
-    )
 
 
 def _row(op, setting, ours, reference, identical, note=""):

@@ -1,12 +1,12 @@
 """Tests for imgproc.ops against textbook formulas, NumPy slicing and scikit-image."""
 
-import math
 import warnings
 
 import numpy as np
 import pytest
 from skimage import color, morphology, transform
 
+from benchmarks.references import skimage_affine as _skimage_affine
 from imgproc import ops
 from imgproc.display import histogram, to_display
 
@@ -280,22 +280,6 @@ def test_flip_matches_numpy(flower):
         ops.flip(flower, horizontal=True, vertical=True), flower[::-1, ::-1]
     )
     np.testing.assert_array_equal(ops.flip(flower), flower)
-
-
-def _skimage_affine(shape, rotation, scale, translate_x, translate_y, shear):
-    """The forward transform, composed from scikit-image's own classes."""
-    height, width = shape[:2]
-    centre = np.array([(width - 1) / 2, (height - 1) / 2])
-    return (
-        transform.SimilarityTransform(translation=-centre)
-        + transform.AffineTransform(shear=math.radians(shear))
-        + transform.SimilarityTransform(
-            scale=scale,
-            rotation=-math.radians(rotation),
-            translation=(translate_x, translate_y),
-        )
-        + transform.SimilarityTransform(translation=centre)
-    )
 
 
 AFFINE_CASES = [
