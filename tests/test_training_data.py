@@ -1,22 +1,43 @@
 """Data sets for training: scanning, picking, splitting, channels and decoding."""
 
+import math
+import shutil
 import threading
 
+import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
+from imgproc import PipelineError, apply_pipeline, make_pipeline
 from training.data import (
     DatasetError,
+    DatasetIndex,
     builtin_dataset,
     default_data_root,
     detect_channels,
     find_datasets,
+    find_duplicates,
     load_images,
+    prepare_image,
     scan_dataset,
     select_files,
     stratified_split,
 )
+
+BT601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _area(values, size):
+    """The textbook reference: OpenCV area resize of float32 values."""
+    resized = cv2.resize(
+        np.asarray(values, dtype=np.float32), (size, size), interpolation=cv2.INTER_AREA
+    )
+    return resized if resized.ndim == 3 else resized[..., np.newaxis]
+
+
+def _counts(selected):
+    return {name: len(paths) for name, paths in selected.items()}
 
 
 def _linked_dataset(tmp_path, source, per_class, name="linked"):
@@ -165,6 +186,111 @@ def test_select_files_refuses_zero_per_class(flowers_dir):
         select_files(scan_dataset(flowers_dir), per_class=0)
 
 
+def test_percent_keeps_that_share_of_every_class(flowers_dir):
+    index = scan_dataset(flowers_dir)
+
+    assert _counts(select_files(index, percent=10)) == {"daisy": 10, "rose": 10}
+    assert _counts(select_files(index, percent=33)) == {"daisy": 33, "rose": 33}
+    # 12.5 % of 100 is 12.5 images: halves round up.
+    assert _counts(select_files(index, percent=12.5)) == {"daisy": 13, "rose": 13}
+    # 1 % of 100 would be 1 image, but a split needs 2.
+    assert _counts(select_files(index, percent=1)) == {"daisy": 2, "rose": 2}
+    assert select_files(index, percent=100) == select_files(index)
+
+
+def test_percent_is_seeded_and_nested(flowers_dir):
+    index = scan_dataset(flowers_dir)
+
+    small = select_files(index, percent=10, seed=5)
+    large = select_files(index, percent=40, seed=5)
+
+    assert small == select_files(index, percent=10, seed=5)
+    assert small != select_files(index, percent=10, seed=6)
+    for name in index.classes:
+        assert set(small[name]) <= set(large[name]) <= set(index.files[name])
+        assert small[name] == sorted(small[name])
+
+
+def test_class_ratio_makes_a_deliberately_imbalanced_subset(flowers_dir):
+    index = scan_dataset(flowers_dir)
+
+    # 100 / 9 = 11.1 daisies for every 100 roses.
+    steep = select_files(index, class_ratio=[1, 9], seed=2)
+    assert _counts(steep) == {"daisy": 11, "rose": 100}
+    # Roses run out first at 100 / 1; daisies get 3 x 33.3 capped at 100.
+    assert _counts(select_files(index, class_ratio=[3, 1])) == {
+        "daisy": 100,
+        "rose": 33,
+    }
+    # The 2-per-class floor wins over a ratio steeper than the images allow.
+    assert _counts(select_files(index, class_ratio=[1, 1000])) == {
+        "daisy": 2,
+        "rose": 100,
+    }
+    assert set(steep["daisy"]) <= set(select_files(index, percent=50, seed=2)["daisy"])
+
+
+def test_class_ratio_applies_after_the_percent_or_count(flowers_dir):
+    index = scan_dataset(flowers_dir)
+
+    assert _counts(select_files(index, percent=50, class_ratio=[2, 1])) == {
+        "daisy": 50,
+        "rose": 25,
+    }
+    # 30 each, ratio 1:2: roses limit the scale to 15, so 15 and 30.
+    assert _counts(select_files(index, per_class=30, class_ratio=[1, 2])) == {
+        "daisy": 15,
+        "rose": 30,
+    }
+
+
+def test_class_ratio_on_classes_of_different_sizes(flowers_dir):
+    full = scan_dataset(flowers_dir)
+    uneven = DatasetIndex(
+        root=full.root,
+        classes=full.classes,
+        files={"daisy": full.files["daisy"], "rose": full.files["rose"][:40]},
+    )
+
+    assert _counts(select_files(uneven, class_ratio=[1, 1])) == {
+        "daisy": 40,
+        "rose": 40,
+    }
+    assert _counts(select_files(uneven, class_ratio=[1, 4])) == {
+        "daisy": 10,
+        "rose": 40,
+    }
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"per_class": 10, "percent": 10}, "not both"),
+        ({"percent": 0}, "above 0 and at most 100"),
+        ({"percent": 101}, "above 0 and at most 100"),
+        ({"percent": math.nan}, "above 0 and at most 100"),
+        ({"class_ratio": [1, 2, 3]}, "one number per class"),
+        ({"class_ratio": [1, 0]}, "'rose' must be a number above 0"),
+        ({"class_ratio": [-1, 1]}, "'daisy' must be a number above 0"),
+        ({"class_ratio": [1, math.inf]}, "'rose' must be a number above 0"),
+    ],
+)
+def test_subset_settings_out_of_range_are_one_sentence(flowers_dir, settings, message):
+    with pytest.raises(DatasetError, match=message):
+        select_files(scan_dataset(flowers_dir), **settings)
+
+
+def test_split_of_an_imbalanced_subset_keeps_its_proportions(flowers_dir):
+    files = select_files(scan_dataset(flowers_dir), class_ratio=[1, 9], seed=4)
+
+    train, val = stratified_split(files, val_fraction=0.2, seed=4)
+
+    # round(11 * 0.2) = 2 daisies and round(100 * 0.2) = 20 roses held out.
+    assert np.bincount([label for _, label in val]).tolist() == [2, 20]
+    assert np.bincount([label for _, label in train]).tolist() == [9, 80]
+    assert (train, val) == stratified_split(files, val_fraction=0.2, seed=4)
+
+
 def test_split_is_stratified_disjoint_and_80_20(flowers_dir):
     files = select_files(scan_dataset(flowers_dir))
 
@@ -294,10 +420,163 @@ def test_a_corrupt_file_is_skipped_with_a_reason(tmp_path, flowers_dir):
     assert "broken.png" in reason and reason.endswith(".")
 
 
+def test_load_images_runs_the_pipeline_on_every_file(xray_dir):
+    paths = sorted((xray_dir / "nofinding").glob("*.png"))[:2]
+    pipeline = make_pipeline([{"op": "normalize", "method": "minmax"}])
+
+    loaded = load_images([(path, 0) for path in paths], 32, 1, pipeline=pipeline)
+
+    for position, path in enumerate(paths):
+        pixels = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
+        stretched = (pixels - pixels.min()) / (pixels.max() - pixels.min())
+        np.testing.assert_allclose(loaded.x[position], _area(stretched, 32), atol=1e-5)
+
+
 def test_loading_nothing_gives_empty_arrays():
     loaded = load_images([], image_size=32, channels=1)
     assert loaded.x.shape == (0, 32, 32, 1)
     assert loaded.y.shape == (0,)
+
+
+# Preparing one image -----------------------------------------------------------
+
+
+def test_prepare_without_pipeline_scales_by_the_dtype(xray):
+    prepared = prepare_image(xray, 64, 1)
+
+    expected = np.clip(_area(xray.astype(np.float32) / 255.0, 64), 0.0, 1.0)
+    assert prepared.shape == (64, 64, 1)
+    assert prepared.dtype == np.float32
+    np.testing.assert_allclose(prepared, expected, atol=1e-6)
+    assert 0.0 <= prepared.min() and prepared.max() <= 1.0
+
+
+def test_prepare_runs_the_pipeline_first_then_resizes(xray):
+    pipeline = make_pipeline(
+        [
+            {"op": "normalize", "method": "clahe", "clip_limit": 0.02},
+            {"op": "center_crop", "height": 800, "width": 800},
+        ]
+    )
+
+    prepared = prepare_image(xray, 48, 1, pipeline)
+
+    expected = _area(apply_pipeline(xray, pipeline), 48)
+    assert prepared.shape == (48, 48, 1)
+    np.testing.assert_allclose(prepared, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_pipeline_without_normalise_keeps_raw_values(xray):
+    pipeline = make_pipeline([{"op": "closing", "radius": 2}])
+
+    prepared = prepare_image(xray, 32, 1, pipeline)
+
+    expected = _area(apply_pipeline(xray, pipeline), 32)
+    np.testing.assert_allclose(prepared, expected, rtol=1e-6)
+    assert prepared.max() > 100.0
+
+
+def test_a_mask_becomes_zeros_and_ones(xray):
+    pipeline = make_pipeline([{"op": "threshold", "method": "otsu"}])
+    mask = apply_pipeline(xray, pipeline)
+    assert mask.dtype == np.bool_
+
+    prepared = prepare_image(xray, 1024, 1, pipeline)
+
+    assert set(np.unique(prepared)) == {0.0, 1.0}
+    np.testing.assert_array_equal(prepared[..., 0], mask.astype(np.float32))
+
+
+def test_prepare_flips_and_converts_a_colour_photo(flower):
+    pipeline = make_pipeline([{"op": "flip", "horizontal": True}])
+
+    gray = prepare_image(flower, 40, 1, pipeline)
+    colour = prepare_image(flower, 40, 3, pipeline)
+
+    mirrored = flower[:, ::-1].astype(np.float32)
+    np.testing.assert_allclose(colour, _area(mirrored, 40), rtol=1e-5)
+    np.testing.assert_allclose(gray, _area(mirrored @ BT601, 40), rtol=1e-4, atol=1e-3)
+
+
+def test_prepare_names_a_failing_step(flower):
+    # Thresholding needs one channel; the colour photo has three.
+    pipeline = make_pipeline([{"op": "threshold", "value": 100}])
+    with pytest.raises(PipelineError, match=r"Step 1 \(threshold\)"):
+        prepare_image(flower, 32, 3, pipeline)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"channels": 2}, "channels must be 1 or 3"), ({"image_size": 0}, "at least 1")],
+)
+def test_prepare_refuses_bad_settings(xray, settings, message):
+    arguments = {"image_size": 16, "channels": 1, **settings}
+    with pytest.raises(ValueError, match=message):
+        prepare_image(xray, **arguments)
+
+
+# Duplicates across the splits ----------------------------------------------------
+
+
+def _copy_split(tmp_path, xray_dir, flowers_dir):
+    """Real images in train/ and val/, with three planted duplicates in val/."""
+    train_dir, val_dir = tmp_path / "train", tmp_path / "val"
+    train_dir.mkdir()
+    val_dir.mkdir()
+    xrays = sorted((xray_dir / "nofinding").glob("*.png"))[:4]
+    flowers = sorted((flowers_dir / "rose").glob("*.jpg"))[:2]
+    train = []
+    for source in xrays[:3] + flowers:
+        shutil.copy(source, train_dir / source.name)
+        train.append((train_dir / source.name, 0))
+
+    byte_copy = val_dir / "copied.png"
+    shutil.copy(xrays[0], byte_copy)
+    resaved = val_dir / "resaved.png"
+    with Image.open(xrays[1]) as picture:
+        picture.save(resaved, compress_level=0)
+    as_bitmap = val_dir / "rose.bmp"
+    with Image.open(flowers[0]) as picture:
+        ImageOps.exif_transpose(picture).convert("RGB").save(as_bitmap)
+    unrelated = val_dir / xrays[3].name
+    shutil.copy(xrays[3], unrelated)
+    val = [(byte_copy, 0), (resaved, 0), (as_bitmap, 1), (unrelated, 0)]
+
+    planted = [
+        (train_dir / xrays[0].name, byte_copy),
+        (train_dir / xrays[1].name, resaved),
+        (train_dir / flowers[0].name, as_bitmap),
+    ]
+    return train, val, planted
+
+
+def test_find_duplicates_finds_copies_and_lossless_re_encodes(
+    tmp_path, xray_dir, flowers_dir
+):
+    train, val, planted = _copy_split(tmp_path, xray_dir, flowers_dir)
+    assert planted[1][0].read_bytes() != planted[1][1].read_bytes()
+
+    found = find_duplicates(train, val)
+
+    assert sorted(found) == sorted(planted)
+    assert find_duplicates([p for p, _ in train], [p for p, _ in val]) == found
+
+
+def test_find_duplicates_ignores_lossy_copies_and_unreadable_files(tmp_path, xray_path):
+    lossy = tmp_path / "lossy.jpg"
+    with Image.open(xray_path) as picture:
+        picture.save(lossy, quality=95)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+
+    assert find_duplicates([(xray_path, 0)], [(lossy, 0), (broken, 0)]) == []
+    assert find_duplicates([], [(xray_path, 0)]) == []
+
+
+@pytest.mark.parametrize("folder", ["flowers", "chest_xray"])
+def test_find_duplicates_has_no_false_positives_on_real_sets(shared_data, folder):
+    train, val = stratified_split(select_files(scan_dataset(shared_data / folder)))
+    assert find_duplicates(train, val) == []
 
 
 # Bundled set -------------------------------------------------------------------

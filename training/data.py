@@ -5,7 +5,9 @@ A data set is a folder with one sub-folder per class (``flowers/daisy``,
 never imports TensorFlow, so the app can list and check data sets quickly.
 """
 
+import hashlib
 import logging
+import math
 import os
 import random
 import shutil
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +29,9 @@ __all__ = [
     "default_data_root",
     "detect_channels",
     "find_datasets",
+    "find_duplicates",
     "load_images",
+    "prepare_image",
     "scan_dataset",
     "select_files",
     "stratified_split",
@@ -281,28 +286,128 @@ def _shuffled(paths: Iterable[Path], seed: int, class_name: str) -> list[Path]:
     return shuffled
 
 
+def _round_half_up(value: float) -> int:
+    """Round to the nearest whole number, halves upwards (12.5 -> 13)."""
+    return int(math.floor(value + 0.5))
+
+
+def _checked_percent(percent: float) -> float:
+    """Return ``percent`` as a float in (0, 100], or raise a sentence."""
+    is_number = isinstance(percent, (int, float)) and not isinstance(percent, bool)
+    if not is_number or not math.isfinite(percent) or not 0 < percent <= 100:
+        raise DatasetError(
+            f"The percentage of images must be above 0 and at most 100, not "
+            f"{percent!r}."
+        )
+    return float(percent)
+
+
+def _checked_ratio(class_ratio: Sequence[float], classes: Sequence[str]) -> list[float]:
+    """Return one positive finite weight per class, or raise a sentence."""
+    ratio = list(class_ratio)
+    if len(ratio) != len(classes):
+        raise DatasetError(
+            f"The class ratio needs one number per class ({len(classes)}: "
+            f"{', '.join(classes)}), not {len(ratio)}."
+        )
+    for name, weight in zip(classes, ratio, strict=True):
+        is_number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+        if not is_number or not math.isfinite(weight) or weight <= 0:
+            raise DatasetError(
+                f"The class ratio for '{name}' must be a number above 0, not "
+                f"{weight!r}."
+            )
+    return [float(weight) for weight in ratio]
+
+
+def _counts_for_ratio(available: Sequence[int], ratio: Sequence[float]) -> list[int]:
+    """The largest counts, within ``available``, that follow ``ratio``.
+
+    The class that runs out first sets the scale; every other class gets its
+    share of that scale, rounded to the nearest image, at least 2 and never
+    more than it has.
+    """
+    scale = min(count / weight for count, weight in zip(available, ratio, strict=True))
+    return [
+        min(count, max(2, _round_half_up(scale * weight)))
+        for count, weight in zip(available, ratio, strict=True)
+    ]
+
+
 def select_files(
-    index: DatasetIndex, per_class: int | None = None, seed: int = 0
+    index: DatasetIndex,
+    per_class: int | None = None,
+    seed: int = 0,
+    percent: float | None = None,
+    class_ratio: Sequence[float] | None = None,
 ) -> dict[str, list[Path]]:
-    """Pick at most ``per_class`` images of each class, the same ones each time.
+    """Pick a subset of every class, the same images each time for a seed.
+
+    Training on fewer images shows how much a network gains from more data:
+    keep a fixed number per class (``per_class``) or a share of every class
+    (``percent``). ``class_ratio`` then makes the subset imbalanced on
+    purpose, to show what a rare class does to accuracy and recall.
+
+    Each class is shuffled once with ``seed`` and the kept images are the
+    start of that order, so a larger subset with the same seed contains the
+    smaller one.
 
     Args:
         index: From :func:`scan_dataset`.
-        per_class: Upper bound per class; ``None`` keeps every image.
-        seed: Same seed, same pick. A larger ``per_class`` with the same seed
-            keeps the smaller pick and adds to it.
+        per_class: Upper bound of images per class; ``None`` keeps every image.
+        seed: Same seed, same pick.
+        percent: Share of every class to keep, in (0, 100]; rounded to the
+            nearest image (halves up) and at least 2 per class. Give either
+            ``per_class`` or ``percent``, not both.
+        class_ratio: One positive number per class, in ``index.classes``
+            order. The counts kept (after ``per_class`` or ``percent``) are
+            made proportional to it and as large as the images allow: with
+            100 daisies, 100 roses and ``[1, 9]``, 11 daisies and 100 roses
+            are kept.
 
     Returns:
         ``{class: sorted paths}`` in the index's class order.
+
+    Raises:
+        DatasetError: ``per_class`` is below 1, ``percent`` is outside
+            (0, 100], both are given, or the ratio does not have one positive
+            number per class.
+
+    Notes:
+        Every class keeps at least 2 images (a split needs one on each side)
+        when it has them, so a very steep ratio such as ``[1, 1000]`` on 100
+        images per class keeps 2 and 100, not 0 and 100.
     """
+    if per_class is not None and percent is not None:
+        raise DatasetError(
+            "Choose either a number of images per class or a percentage, not both."
+        )
     if per_class is not None and int(per_class) < 1:
         raise DatasetError(f"Images per class must be at least 1, not {per_class}.")
+    if percent is not None:
+        percent = _checked_percent(percent)
+    ratio = None
+    if class_ratio is not None:
+        ratio = _checked_ratio(class_ratio, index.classes)
+
+    counts = []
+    for name in index.classes:
+        available = len(index.files[name])
+        if per_class is not None:
+            counts.append(min(available, int(per_class)))
+        elif percent is not None:
+            wanted = max(2, _round_half_up(available * percent / 100.0))
+            counts.append(min(available, wanted))
+        else:
+            counts.append(available)
+    if ratio is not None:
+        counts = _counts_for_ratio(counts, ratio)
 
     selected = {}
-    for name in index.classes:
+    for name, count in zip(index.classes, counts, strict=True):
         paths = index.files[name]
-        if per_class is not None and len(paths) > per_class:
-            paths = sorted(_shuffled(paths, seed, name)[: int(per_class)])
+        if count < len(paths):
+            paths = sorted(_shuffled(paths, seed, name)[:count])
         selected[name] = list(paths)
     return selected
 
@@ -351,6 +456,148 @@ def stratified_split(
     return train, val
 
 
+def _item_paths(items: Iterable[Any]) -> list[Path]:
+    """Paths from ``(path, label)`` pairs or from plain paths."""
+    paths = []
+    for item in items:
+        if isinstance(item, (tuple, list)):
+            item = item[0]
+        paths.append(Path(item))
+    return paths
+
+
+def _file_digest(path: Path) -> str | None:
+    """SHA-256 of the file's bytes, or ``None`` when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """The picture's two side lengths, smaller first, from the header alone.
+
+    Sorting the sides makes the key the same whether or not an EXIF
+    orientation tag turns the picture by 90 degrees. ``None`` when Pillow
+    cannot read the header (DICOM files, damaged files).
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as picture:
+            width, height = picture.size
+    except Exception:  # no readable header: compare this file by pixels
+        return None
+    return (min(width, height), max(width, height))
+
+
+def _pixel_digest(path: Path) -> str | None:
+    """SHA-256 of the decoded pixels with their shape and dtype, or ``None``."""
+    try:
+        image = np.ascontiguousarray(_read_image(path))
+    except Exception as error:  # an unreadable file has no pixels to compare
+        logger.info("Not comparing %s for duplicates: %s", path, error)
+        return None
+    digest = hashlib.sha256(f"{image.shape}|{image.dtype.str}|".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def find_duplicates(
+    train_items: Iterable[Any], val_items: Iterable[Any]
+) -> list[tuple[Path, Path]]:
+    """Find validation images that also appear in the training images.
+
+    A picture that sits in both splits is scored by the network on a copy
+    it learned from, so validation accuracy looks better than it is. Two
+    files count as the same picture when their decoded pixels are identical:
+    a copied file, or the same picture saved again in a lossless format
+    (a PNG re-saved with other compression, a BMP or TIFF of a JPEG's
+    pixels).
+
+    Args:
+        train_items: Training files, as ``(path, label)`` pairs (the output
+            of :func:`stratified_split`) or as paths.
+        val_items: Validation files, in the same form.
+
+    Returns:
+        ``(train path, validation path)`` pairs, sorted; empty when the
+        splits share no picture.
+
+    Notes:
+        Files with identical bytes are matched from their SHA-256 alone.
+        The other files are decoded with the shared image reader, but only
+        those whose size (from the header) occurs on both sides, so sets of
+        differently sized photos cost little; sets of equally sized X-rays
+        are decoded in full, a few milliseconds per megapixel. A picture
+        saved again with lossy compression (a JPEG re-encoded, resized or
+        cropped) has different pixels and is not found: that needs a
+        perceptual hash. Unreadable files are left out.
+
+    Example:
+        >>> find_duplicates([], [])
+        []
+    """
+    train_paths = list(dict.fromkeys(_item_paths(train_items)))
+    val_paths = list(dict.fromkeys(_item_paths(val_items)))
+    if not train_paths or not val_paths:
+        return []
+    every_path = list(dict.fromkeys(train_paths + val_paths))
+    workers = max(1, min(8, os.cpu_count() or 1))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        byte_digests = dict(
+            zip(every_path, pool.map(_file_digest, every_path), strict=True)
+        )
+        sizes = dict(zip(every_path, pool.map(_header_size, every_path), strict=True))
+
+        train_sizes = {sizes[path] for path in train_paths}
+        val_sizes = {sizes[path] for path in val_paths}
+
+        def comparable(path: Path, other_sizes: set) -> bool:
+            size = sizes[path]
+            return size is None or None in other_sizes or size in other_sizes
+
+        to_decode = {path for path in train_paths if comparable(path, val_sizes)}
+        to_decode |= {path for path in val_paths if comparable(path, train_sizes)}
+
+        # Byte-identical files decode to the same pixels: decode one of each.
+        representatives: dict[str, Path] = {}
+        for path in every_path:
+            digest = byte_digests[path]
+            if path in to_decode and digest is not None:
+                representatives.setdefault(digest, path)
+        pixel_digests = dict(
+            zip(
+                representatives,
+                pool.map(_pixel_digest, representatives.values()),
+                strict=True,
+            )
+        )
+
+    def keys(path: Path) -> set[str]:
+        digest = byte_digests[path]
+        if digest is None:
+            return set()
+        found = {"bytes:" + digest}
+        if pixel_digests.get(digest) is not None:
+            found.add("pixels:" + pixel_digests[digest])
+        return found
+
+    train_by_key: dict[str, list[Path]] = {}
+    for path in train_paths:
+        for key in keys(path):
+            train_by_key.setdefault(key, []).append(path)
+
+    pairs = set()
+    for val_path in val_paths:
+        for key in keys(val_path):
+            for train_path in train_by_key.get(key, []):
+                pairs.add((train_path, val_path))
+    return sorted(pairs, key=lambda pair: (str(pair[0]), str(pair[1])))
+
+
 def detect_channels(paths: Sequence[Path], sample: int = 16) -> int:
     """Guess whether a set is grayscale (1 channel) or colour (3 channels).
 
@@ -391,7 +638,8 @@ class LoadedImages:
     """Images decoded into one array, ready for a network.
 
     Attributes:
-        x: float32 ``(N, size, size, channels)`` with values in [0, 1].
+        x: float32 ``(N, size, size, channels)``; values in [0, 1] unless a
+            preprocessing pipeline produced other values.
         y: int32 ``(N,)`` class labels.
         skipped: ``(path, reason)`` for files that could not be read.
     """
@@ -422,52 +670,137 @@ def _to_unit_float(image: np.ndarray) -> np.ndarray:
     return (values - low) / np.float32(high - low)
 
 
-def _prepare(image: np.ndarray, image_size: int, channels: int) -> np.ndarray:
-    """Turn one decoded image into a (size, size, channels) float32 array.
-
-    Colour to grayscale uses BT.601 luminance; grayscale to colour repeats the
-    channel. Resizing uses area averaging (``cv2.INTER_AREA``), which blends
-    all source pixels under each target pixel and so avoids the aliasing of
-    nearest or bilinear sampling when shrinking. The picture is stretched to
-    a square, not cropped.
-    """
+def _fit_channels_and_size(
+    values: np.ndarray, image_size: int, channels: int
+) -> np.ndarray:
+    """Convert float32 values to ``channels`` and area-resize them to a square."""
     import cv2
 
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
-        raise ValueError(f"it has an unsupported shape {image.shape}")
-
-    values = _to_unit_float(image)
+    if values.ndim == 3 and values.shape[-1] == 1:
+        values = values[..., 0]
+    if values.ndim not in (2, 3) or (values.ndim == 3 and values.shape[-1] != 3):
+        raise ValueError(
+            f"the picture has shape {values.shape}, not (H, W), (H, W, 1) or (H, W, 3)"
+        )
     if channels == 1 and values.ndim == 3:
         values = values @ _LUMA_WEIGHTS
 
     resized = cv2.resize(
         values, (image_size, image_size), interpolation=cv2.INTER_AREA
-    ).astype(np.float32)
+    ).astype(np.float32, copy=False)
     if resized.ndim == 2:
         resized = resized[..., np.newaxis]
     if channels == 3 and resized.shape[-1] == 1:
         resized = np.repeat(resized, 3, axis=-1)
-    return np.clip(resized, 0.0, 1.0)
+    return resized
+
+
+def _check_image_size(image_size: Any) -> int:
+    """Return the side length as a positive int, or raise naming the value."""
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
+        raise ValueError(
+            f"image_size must be a whole number of pixels. Received: "
+            f"image_size={image_size!r}"
+        )
+    if image_size < 1:
+        raise ValueError(
+            f"image_size must be at least 1. Received: image_size={image_size}"
+        )
+    return int(image_size)
+
+
+def prepare_image(
+    image: np.ndarray,
+    image_size: int,
+    channels: int,
+    pipeline: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Turn one decoded picture into the square array a network is fed.
+
+    Without a pipeline the pixel values are scaled to [0, 1] by their type
+    (divided by 255 for 8-bit, 65535 for 16-bit pictures, so the real bit
+    depth is kept). With a pipeline, its steps run first on the full-size
+    picture, exactly as the preprocessing preview shows them, and the values
+    they produce are kept as they are: a pipeline without a normalise step
+    feeds raw 0..255 values to the network.
+
+    Then the picture gets the wanted number of channels (colour to gray by
+    BT.601 luminance ``0.299 R + 0.587 G + 0.114 B``, gray to colour by
+    repeating the channel) and is stretched to ``image_size`` square by area
+    averaging (``cv2.INTER_AREA``), which blends every source pixel under a
+    target pixel and so avoids the moire of nearest or bilinear shrinking.
+
+    Args:
+        image: A decoded picture, ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``,
+            as :func:`imgproc.io.load_image` returns it.
+        image_size: Side of the square output in pixels.
+        channels: 1 (grayscale) or 3 (colour).
+        pipeline: An :mod:`imgproc` pipeline (``make_pipeline`` format) or
+            ``None``.
+
+    Returns:
+        float32 ``(image_size, image_size, channels)``. A mask (boolean
+        result) becomes 0.0 and 1.0.
+
+    Raises:
+        ValueError: ``channels`` is not 1 or 3, ``image_size`` is not a
+            positive whole number, or the picture has an unsupported shape.
+        imgproc.PipelineError: The pipeline is invalid or one of its steps
+            cannot work on this picture; the message names the step.
+
+    Notes:
+        Without a pipeline the result is clipped to [0, 1] (area averaging
+        never leaves that range by more than rounding). With a pipeline
+        nothing is clipped. The picture is stretched, not cropped; add a
+        ``center_crop`` step to the pipeline to keep the aspect ratio.
+
+    Example:
+        >>> import numpy as np
+        >>> prepare_image(np.full((8, 6), 255, np.uint8), 4, 1).shape
+        (4, 4, 1)
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3. Received: channels={channels}")
+    image_size = _check_image_size(image_size)
+    image = np.asarray(image)
+
+    if pipeline is None:
+        values = _to_unit_float(image)
+        return np.clip(_fit_channels_and_size(values, image_size, channels), 0, 1)
+
+    from imgproc.pipeline import apply_pipeline
+
+    result = np.asarray(apply_pipeline(image, pipeline))
+    values = result.astype(np.float32)
+    return _fit_channels_and_size(values, image_size, channels)
+
+
+def _failure_sentence(path: Path, error: Exception) -> str:
+    """One sentence that says why ``path`` could not be used."""
+    from imgproc.io import ImageLoadError
+
+    reason = str(error) or type(error).__name__
+    if not reason.endswith("."):
+        reason += "."
+    if isinstance(error, ImageLoadError):
+        return reason
+    if not type(error).__module__.startswith("imgproc"):
+        logger.warning("Unexpected error preparing %s", path, exc_info=True)
+    return f"{path.name} could not be prepared: {reason}"
 
 
 def _load_one(
-    path: Path, image_size: int, channels: int
+    path: Path,
+    image_size: int,
+    channels: int,
+    pipeline: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray | None, str | None]:
     """Decode and prepare one file; return ``(array, None)`` or ``(None, why)``."""
     try:
         image = _read_image(path)
-        return _prepare(image, image_size, channels), None
+        return prepare_image(image, image_size, channels, pipeline), None
     except Exception as error:  # one bad file must not stop the whole set
-        reason = str(error) or type(error).__name__
-        if not reason.endswith("."):
-            reason += "."
-        if not type(error).__module__.startswith("imgproc"):
-            logger.warning("Unexpected error reading %s", path, exc_info=True)
-            reason = f"{path.name} could not be read: {reason}"
-        return None, reason
+        return None, _failure_sentence(path, error)
 
 
 def load_images(
@@ -476,8 +809,12 @@ def load_images(
     channels: int,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    pipeline: dict[str, Any] | None = None,
 ) -> LoadedImages:
     """Decode, convert and resize images into one float32 array.
+
+    Each file goes through :func:`prepare_image`, so the array holds what a
+    network sees.
 
     Args:
         items: ``(path, label)`` pairs, e.g. from :func:`stratified_split`.
@@ -486,6 +823,8 @@ def load_images(
             grayscale repeated).
         workers: Decoding threads; defaults to the CPU count, at most 8.
         progress: Called as ``progress(done, total)`` after each file.
+        pipeline: Preprocessing steps run on every full-size picture first
+            (see :func:`prepare_image`); ``None`` scales values to [0, 1].
 
     Returns:
         A :class:`LoadedImages`; unreadable files are listed in ``skipped``
@@ -497,14 +836,20 @@ def load_images(
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3. Received: channels={channels}")
-    image_size = int(image_size)
+    image_size = _check_image_size(image_size)
+    if pipeline is not None:
+        from imgproc.pipeline import validate_pipeline
+
+        pipeline = validate_pipeline(pipeline)
     if workers is None:
         workers = min(8, os.cpu_count() or 1)
 
     items = [(Path(path), int(label)) for path, label in items]
     images, labels, skipped = [], [], []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(lambda item: _load_one(item[0], image_size, channels), items)
+        results = pool.map(
+            lambda item: _load_one(item[0], image_size, channels, pipeline), items
+        )
         for done, ((path, label), (array, reason)) in enumerate(
             zip(items, results, strict=True), start=1
         ):
