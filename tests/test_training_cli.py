@@ -11,20 +11,38 @@ from conftest import REPO_ROOT
 
 from training.cli import build_parser, format_epoch
 
-FLAGS = [
-    "--data",
-    "--classes",
-    "--epochs",
-    "--per-class",
-    "--image-size",
-    "--batch-size",
-    "--lr",
-    "--optimizer",
-    "--val-fraction",
-    "--seed",
-    "--depth",
-    "--out",
-]
+# RunConfig field -> the flag that sets it.
+FIELD_FLAGS = {
+    "data_dir": "--data",
+    "classes": "--classes",
+    "image_size": "--image-size",
+    "channels": "--channels",
+    "per_class": "--per-class",
+    "percent": "--percent",
+    "class_ratio": "--class-ratio",
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "learning_rate": "--lr",
+    "optimizer": "--optimizer",
+    "momentum": "--momentum",
+    "schedule": "--schedule",
+    "depth": "--depth",
+    "preact": "--version",
+    "weight_decay": "--weight-decay",
+    "class_weight": "--class-weight",
+    "loss": "--loss",
+    "cost_matrix": "--cost-matrix",
+    "pipeline": "--pipeline",
+    "augmentation": "--augmentation",
+    "val_fraction": "--val-fraction",
+    "seed": "--seed",
+    "overfit_check": "--overfit-check",
+    "strategy": "--strategy",
+    "name": "--name",
+    "group": "--group",
+    "run_dir": "--out",
+}
+FLAGS = [*FIELD_FLAGS.values(), "--resume"]
 
 
 def _environment(tmp_path):
@@ -71,7 +89,7 @@ def test_every_run_setting_has_a_flag():
         option for action in build_parser()._actions for option in action.option_strings
     }
     assert set(FLAGS) <= options
-    assert len(fields(RunConfig)) == len(FLAGS)
+    assert set(FIELD_FLAGS) == {field.name for field in fields(RunConfig)}
 
 
 def test_missing_folder_is_one_line_on_stderr(tmp_path):
@@ -95,7 +113,12 @@ def test_one_class_folder_is_one_line_on_stderr(tmp_path, flowers_dir):
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--epochs", "0"], "Epochs must be at least 1"),
+        (["--epochs", "0"], "Epochs must be a whole number from 1"),
+        (["--class-ratio", "1:x"], "class ratio is numbers"),
+        (["--class-ratio", "1:2:3"], "3 numbers for 2 classes"),
+        (["--cost-matrix", "1,2;3"], "square"),
+        (["--percent", "0"], "above 0 and at most 100"),
+        (["--pipeline", "/no/such/file.json"], "cannot read"),
         (["--lr", "-0.1"], "learning rate"),
         (["--image-size", "4000"], "16 to 512"),
         (["--epochs", "many"], "invalid int value"),
@@ -206,3 +229,82 @@ def test_ctrl_c_stops_the_run_cleanly(tmp_path, flowers_dir):
     epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").open()]
     assert 1 <= len(epochs) < 50
     assert (out / "best.keras").exists()
+
+
+def test_every_flag_reaches_the_run_config(tmp_path):
+    from imgproc import make_pipeline, pipeline_to_json
+    from training.cli import config_from_args
+
+    pipeline = make_pipeline([{"op": "normalize", "method": "percentile"}])
+    (tmp_path / "pipeline.json").write_text(pipeline_to_json(pipeline))
+    (tmp_path / "augmentation.json").write_text(
+        json.dumps({"flip_horizontal": True, "rotation": 15, "shift_x": 0.1})
+    )
+    args = build_parser().parse_args(
+        [
+            "--data", "/data/xray", "--classes", "effusion,nofinding",
+            "--image-size", "128", "--channels", "1", "--percent", "50",
+            "--class-ratio", "1:4", "--epochs", "7",
+            "--batch-size", "32", "--lr", "0.01", "--optimizer", "sgd",
+            "--momentum", "0.8", "--schedule", "halve", "--depth", "50",
+            "--version", "v1", "--weight-decay", "0", "--class-weight", "balanced",
+            "--loss", "cost_matrix", "--cost-matrix", "1,5;1,1",
+            "--pipeline", str(tmp_path / "pipeline.json"),
+            "--augmentation", str(tmp_path / "augmentation.json"),
+            "--val-fraction", "0.25", "--seed", "3", "--overfit-check",
+            "--strategy", "multiworker", "--name", "try", "--group", "g",
+            "--out", str(tmp_path / "run"),
+        ]
+    )  # fmt: skip
+
+    config = config_from_args(args, args.lr[0]).to_dict()
+
+    assert config == {
+        "data_dir": "/data/xray",
+        "classes": ["effusion", "nofinding"],
+        "image_size": 128,
+        "channels": 1,
+        "per_class": None,
+        "percent": 50.0,
+        "class_ratio": [1.0, 4.0],
+        "epochs": 7,
+        "batch_size": 32,
+        "learning_rate": 0.01,
+        "optimizer": "sgd",
+        "momentum": 0.8,
+        "schedule": "halve",
+        "depth": 50,
+        "preact": False,
+        "weight_decay": 0.0,
+        "class_weight": "balanced",
+        "loss": "cost_matrix",
+        "cost_matrix": [[1.0, 5.0], [1.0, 1.0]],
+        "pipeline": json.loads(pipeline_to_json(pipeline)),
+        "augmentation": {"flip_horizontal": True, "rotation": 15, "shift_x": 0.1},
+        "val_fraction": 0.25,
+        "seed": 3,
+        "overfit_check": True,
+        "strategy": "multiworker",
+        "name": "try",
+        "group": "g",
+        "run_dir": str(tmp_path / "run"),
+    }
+    per_class = build_parser().parse_args(["--data", "/d", "--per-class", "40"])
+    assert config_from_args(per_class, 1e-3).per_class == 40
+
+
+def test_a_learning_rate_sweep_writes_one_run_per_rate(tmp_path, flowers_dir):
+    result = _cli(
+        tmp_path,
+        "--data", str(flowers_dir), "--per-class", "4", "--image-size", "32",
+        "--epochs", "1", "--batch-size", "8", "--lr", "1e-3,1e-2",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    folders = sorted((tmp_path / "runs").iterdir())
+    configs = [json.loads((f / "config.json").read_text()) for f in folders]
+    assert sorted(c["learning_rate"] for c in configs) == [1e-3, 1e-2]
+    assert len({c["group"] for c in configs}) == 1
+    assert sorted(c["name"] for c in configs) == ["lr 0.001", "lr 0.01"]
+    for folder in folders:
+        assert json.loads((folder / "status.json").read_text())["status"] == "finished"

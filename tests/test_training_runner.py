@@ -13,20 +13,31 @@ import pytest
 from conftest import REPO_ROOT
 
 from training.data import scan_dataset, select_files, stratified_split
+from training.records import read_status
 from training.runner import (
     METRIC_KEYS,
     ConfigError,
-    RunBusyError,
     RunConfig,
     TrainingRun,
     active_run,
+    active_runs,
     get_run,
     latest_run,
+    queue_position,
     start_run,
 )
 
 RUN_TIMEOUT = 600
-EPOCH_KEYS = {"epoch", "seconds", *METRIC_KEYS}
+EPOCH_KEYS = {
+    "epoch",
+    "seconds",
+    "learning_rate",
+    "val_recall",
+    "val_predicted",
+    "val_counts",
+    *METRIC_KEYS,
+}
+NUMBER_KEYS = {"epoch", "seconds", "learning_rate", *METRIC_KEYS}
 
 
 def _wait(run, timeout=RUN_TIMEOUT):
@@ -104,7 +115,7 @@ def test_importing_the_package_loads_neither_tensorflow_nor_streamlit():
 @pytest.mark.parametrize(
     ("change", "words"),
     [
-        ({"epochs": 0}, "Epochs must be at least 1"),
+        ({"epochs": 0}, "Epochs must be a whole number from 1"),
         ({"batch_size": 0}, "batch size"),
         ({"learning_rate": 0.0}, "learning rate"),
         ({"learning_rate": float("nan")}, "learning rate"),
@@ -112,7 +123,17 @@ def test_importing_the_package_loads_neither_tensorflow_nor_streamlit():
         ({"image_size": 1024}, "16 to 512"),
         ({"optimizer": "rmsprop"}, "adam, sgd"),
         ({"val_fraction": 0.0}, "between 0 and 1"),
-        ({"depth": 50}, "18, 34"),
+        ({"depth": 101}, "18, 34, 50"),
+        ({"schedule": "step"}, "constant, halve, cosine"),
+        ({"percent": 0}, "above 0 and at most 100"),
+        ({"class_ratio": [1, 0]}, "class ratio"),
+        ({"classes": ["a", "b"], "class_ratio": [1, 2, 3]}, "3 numbers for 2"),
+        ({"cost_matrix": [[1, 2], [3]]}, "square"),
+        ({"pipeline": {"steps": [{"op": "nope"}]}}, "preprocessing pipeline"),
+        ({"augmentation": {"rotation": 500}}, "augmentation"),
+        ({"augmentation": {"shift_x": 3}}, "fraction of the image side"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"per_class": 10, "percent": 50}, "not both"),
         ({"per_class": 1}, "at least 2"),
         ({"classes": ["daisy"]}, "two different classes"),
     ],
@@ -150,7 +171,7 @@ def test_flowers_run_finishes_and_writes_two_metric_lines(flowers_run):
     assert [line["epoch"] for line in lines] == [1, 2]
     for line in lines:
         assert set(line) == EPOCH_KEYS
-        assert all(math.isfinite(line[key]) for key in EPOCH_KEYS)
+        assert all(math.isfinite(line[key]) for key in NUMBER_KEYS)
         assert 0.0 <= line["val_auc"] <= 1.0
         assert 0.0 <= line["accuracy"] <= 1.0
     assert state["epochs"] == lines
@@ -317,7 +338,7 @@ def test_one_class_validation_falls_back_to_val_loss(flowers_dir, tmp_path):
     assert (tmp_path / "run" / "best.keras").exists()
 
 
-# Stopping and the one-run-at-a-time rule ------------------------------------------
+# Stopping, and the queue that keeps one run training at a time -------------------
 
 
 def test_stop_ends_a_long_run_after_the_current_batch(flowers_dir, tmp_path):
@@ -331,8 +352,16 @@ def test_stop_ends_a_long_run_after_the_current_batch(flowers_dir, tmp_path):
     )
     run = start_run(config)
 
-    with pytest.raises(RunBusyError, match=f"already training \\(id {run.run_id}\\)"):
-        start_run(RunConfig(data_dir=str(flowers_dir), run_dir=str(tmp_path / "x")))
+    waiting = start_run(
+        RunConfig(data_dir=str(flowers_dir), run_dir=str(tmp_path / "waiting"))
+    )
+    assert waiting.snapshot()["status"] == "queued"
+    assert queue_position(waiting) == 1
+    assert active_runs() == [run, waiting]
+    waiting.stop()
+    assert waiting.join(5)
+    assert waiting.snapshot()["status"] == "stopped"
+    assert read_status(tmp_path / "waiting")["status"] == "stopped"
     assert active_run() is run
 
     deadline = time.monotonic() + RUN_TIMEOUT
@@ -348,6 +377,7 @@ def test_stop_ends_a_long_run_after_the_current_batch(flowers_dir, tmp_path):
     assert state["epochs"] == []
     assert state["progress"] < 0.01
     assert active_run() is None
+    assert read_status(run.run_dir)["status"] == "stopped"
 
     after = start_run(
         RunConfig(
@@ -362,6 +392,53 @@ def test_stop_ends_a_long_run_after_the_current_batch(flowers_dir, tmp_path):
     state = _wait(after)
     assert state["status"] == "finished", state["message"]
     assert len(_read_metrics(after.run_dir)) == 1
+
+
+def test_queued_runs_start_in_order_when_a_slot_frees(flowers_dir, tmp_path):
+    def config(name):
+        return RunConfig(
+            data_dir=str(flowers_dir),
+            per_class=4,
+            image_size=32,
+            epochs=1,
+            batch_size=8,
+            run_dir=str(tmp_path / name),
+        )
+
+    runs = [start_run(config(name)) for name in ("first", "second", "third")]
+
+    assert [queue_position(run) for run in runs] == [None, 1, 2]
+    assert runs[2].snapshot()["queue_position"] == 2
+    starts = []
+    for run in runs:
+        assert run.join(RUN_TIMEOUT)
+        state = run.snapshot()
+        assert state["status"] == "finished", state["message"]
+        starts.append((run.run_dir / "batches.jsonl").stat().st_mtime)
+    assert starts == sorted(starts)
+
+
+def test_two_slots_train_two_runs_at_once(flowers_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_LAB_MAX_RUNS", "2")
+    runs = [
+        start_run(
+            RunConfig(
+                data_dir=str(flowers_dir),
+                per_class=4,
+                image_size=32,
+                epochs=1,
+                batch_size=8,
+                seed=number,
+                run_dir=str(tmp_path / f"run{number}"),
+            )
+        )
+        for number in range(2)
+    ]
+
+    assert [queue_position(run) for run in runs] == [None, None]
+    for run in runs:
+        state = _wait(run)
+        assert state["status"] == "finished", state["message"]
 
 
 # Failures become sentences -------------------------------------------------------
