@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,3 +299,66 @@ def test_a_killed_run_resumes_without_losing_a_finished_epoch(flowers_dir, tmp_p
     assert steps == list(range(1, len(steps) + 1))
     n_train = len(json.loads((run_dir / "split.json").read_text())["train"])
     assert len(steps) == 3 * math.ceil(n_train / 8)
+
+
+def test_a_learning_rate_far_too_high_stops_the_run_with_a_flag(flowers_dir, tmp_path):
+    run = start_run(
+        RunConfig(
+            data_dir=str(flowers_dir),
+            per_class=8,
+            image_size=32,
+            epochs=5,
+            batch_size=4,
+            optimizer="sgd",
+            learning_rate=100.0,
+            weight_decay=0.0,
+            run_dir=str(tmp_path / "too-high"),
+        )
+    )
+    assert run.join(RUN_TIMEOUT)
+    state = run.snapshot()
+
+    rules = {flag["rule"] for flag in state["diagnosis"]}
+    assert rules & {"nan_loss", "exploding_loss"}, state["diagnosis"]
+    saved = json.loads((run.run_dir / "diagnosis.json").read_text())["flags"]
+    assert saved == state["diagnosis"]
+    assert all(flag["sentence"] for flag in saved)
+    if "nan_loss" in rules:
+        assert state["status"] == "failed"
+        assert "learning rate" in state["message"]
+        assert len(state["epochs"]) < 5
+
+
+def test_the_same_photo_in_both_splits_is_flagged(flowers_dir, tmp_path):
+    from training.data import scan_dataset, select_files, stratified_split
+
+    root = tmp_path / "data"
+    for name in ("daisy", "rose"):
+        (root / name).mkdir(parents=True)
+        for image in sorted((flowers_dir / name).iterdir())[:6]:
+            (root / name / image.name).symlink_to(image)
+    original = sorted((flowers_dir / "daisy").iterdir())[0]
+    (root / "daisy" / "copy-of-first.jpg").write_bytes(original.read_bytes())
+
+    def split_apart(seed):
+        train, val = stratified_split(select_files(scan_dataset(root)), 0.2, seed)
+        names = {path.name for path, _ in val}
+        return (original.name in names) != ("copy-of-first.jpg" in names)
+
+    seed = next(seed for seed in range(100) if split_apart(seed))
+    _, state = _train(
+        data_dir=str(root),
+        image_size=32,
+        epochs=1,
+        batch_size=8,
+        seed=seed,
+        run_dir=str(tmp_path / "run"),
+    )
+
+    assert len(state["duplicates"]) == 1
+    assert {Path(p).name for p in state["duplicates"][0]} == {
+        original.name,
+        "copy-of-first.jpg",
+    }
+    flags = {flag["rule"]: flag for flag in state["diagnosis"]}
+    assert flags["duplicates_across_splits"]["epoch"] == 0

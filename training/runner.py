@@ -51,6 +51,7 @@ __all__ = [
     "queue_position",
     "resume_run",
     "start_run",
+    "warm_up",
 ]
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,35 @@ def max_concurrent_runs() -> int:
         return max(1, int(os.environ.get("CNN_LAB_MAX_RUNS", "1")))
     except ValueError:
         return 1
+
+
+_WARM_UP_LOCK = threading.Lock()
+_warm_up_thread: threading.Thread | None = None
+
+
+def warm_up() -> None:
+    """Import TensorFlow and Keras in a background thread, once per process.
+
+    The import takes a few seconds. A page that is about to offer training
+    calls this when it opens, so that by the time the learner presses Start
+    the libraries are loaded and the first loss point arrives sooner. It
+    returns at once and never raises.
+    """
+    global _warm_up_thread
+
+    def load():
+        try:
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+        except Exception:  # the run itself will report the problem
+            logger.warning("Loading TensorFlow in advance failed", exc_info=True)
+
+    with _WARM_UP_LOCK:
+        if _warm_up_thread is None:
+            _warm_up_thread = threading.Thread(
+                target=load, name="tensorflow-warm-up", daemon=True
+            )
+            _warm_up_thread.start()
 
 
 def _new_run_id() -> str:
@@ -980,6 +1010,10 @@ class TrainingRun:
                 loss=loss,
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             )
+            # Creating the optimiser's slots now, outside the traced training
+            # step, saves seconds before the first loss point: created lazily,
+            # they make TensorFlow trace the step a second time.
+            optimizer.build(model.trainable_variables)
         self._model_ref = weakref.ref(model)
 
         class_weight = None
@@ -1014,6 +1048,7 @@ class TrainingRun:
                 verbose=0,
                 class_weight=class_weight,
                 callbacks=callbacks,
+                shuffle=False,  # the tf.data pipeline shuffles, with the seed
             )
             self._write_evaluation(model, val, val_y, classes)
         finally:
