@@ -7,12 +7,23 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from imgproc import to_display
+from pages.ui.compute import clamp_state
+from pages.ui.link_state import Control
 from pages.ui.visuals import PREVIEW_SIDE, image_row
 
-__all__ = ["compare_view"]
+__all__ = ["CONTROLS", "compare_view"]
 
 VIEWS = ["Side by side", "Split slider", "Pixels (hover for values)"]
 CROP_SIDES = [32, 64, 128]
+
+VIEW = Control.choice("pp_compare_view", VIEWS, words=["side", "split", "pixels"])
+SPLIT = Control.number("pp_split_position", "int", 50, 0, 100)
+CROP_SIDE = Control.choice("pp_zoom_side", CROP_SIDES, default=64)
+CENTRE_X = Control.number("pp_zoom_x", "int", low=0)
+CENTRE_Y = Control.number("pp_zoom_y", "int", low=0)
+CONTROLS = (VIEW, SPLIT, CROP_SIDE, CENTRE_X, CENTRE_Y)
+"""The comparison's widgets, as a link carries them; the pixel window's centre
+depends on the picture's size, so it is clamped where it is drawn."""
 
 
 def _as_rgb(picture: np.ndarray) -> np.ndarray:
@@ -27,7 +38,11 @@ def _split(original: np.ndarray, processed: np.ndarray) -> None:
         )
         return
     position = st.slider(
-        "Split position (% from the left)", 0, 100, 50, key="pp_split_position"
+        "Split position (% from the left)",
+        SPLIT.low,
+        SPLIT.high,
+        SPLIT.default,
+        key=SPLIT.key,
     )
     left, _ = to_display(original, max_side=PREVIEW_SIDE)
     right, _ = to_display(processed, max_side=PREVIEW_SIDE)
@@ -83,12 +98,17 @@ def _pixels(original: np.ndarray, processed: np.ndarray) -> None:
     columns = st.columns(3)
     with columns[0]:
         side = st.select_slider(
-            "Window side (pixels)", CROP_SIDES, value=64, key="pp_zoom_side"
+            "Window side (pixels)",
+            CROP_SIDE.options,
+            value=CROP_SIDE.default,
+            key=CROP_SIDE.key,
         )
+    clamp_state(CENTRE_X.key, 0, width - 1)
+    clamp_state(CENTRE_Y.key, 0, height - 1)
     with columns[1]:
-        centre_x = st.slider("Centre x", 0, width - 1, width // 2, key="pp_zoom_x")
+        centre_x = st.slider("Centre x", 0, width - 1, width // 2, key=CENTRE_X.key)
     with columns[2]:
-        centre_y = st.slider("Centre y", 0, height - 1, height // 2, key="pp_zoom_y")
+        centre_y = st.slider("Centre y", 0, height - 1, height // 2, key=CENTRE_Y.key)
     top = min(max(centre_y - side // 2, 0), max(height - side, 0))
     left = min(max(centre_x - side // 2, 0), max(width - side, 0))
     window = (slice(top, top + side), slice(left, left + side))
@@ -121,7 +141,7 @@ def compare_view(original: np.ndarray, processed: np.ndarray, label: str) -> Non
         "window pixel by pixel, where the hover shows the value the computer "
         "actually stores rather than the grey the screen shows."
     )
-    view = st.radio("View", VIEWS, key="pp_compare_view", horizontal=True)
+    view = st.radio("View", VIEW.options, key=VIEW.key, horizontal=True)
     if view == VIEWS[0]:
         image_row([(f"Original: {label}", original), ("Processed", processed)])
     elif view == VIEWS[1]:

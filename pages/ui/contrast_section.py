@@ -10,9 +10,10 @@ import streamlit as st
 from imgproc import OPS, PipelineError
 from imgproc.display import clipped_fraction
 from pages.ui.compute import clamp_state, fingerprint, run_steps
+from pages.ui.link_state import Control, set_unless_linked
 from pages.ui.visuals import histogram_chart, show_image
 
-__all__ = ["WINDOW", "contrast_section"]
+__all__ = ["CONTROLS", "LABELS", "METHOD", "WINDOW", "contrast_section"]
 
 WINDOW = "window"
 LABELS = {
@@ -50,6 +51,47 @@ def _methods() -> list[str]:
     return methods
 
 
+METHOD = Control.choice(
+    "pp_norm_method", [LABELS.get(m, m) for m in _methods()], words=_methods()
+)
+PERCENTILE_LOW = Control.number("pp_percentile_low", "float", 5.0, 0.0, 100.0, 0.5)
+PERCENTILE_HIGH = Control.number("pp_percentile_high", "float", 95.0, 0.0, 100.0, 0.5)
+BINS = Control.number("pp_bins", "int", 256, 2, 1024)
+CLIP_LIMIT = Control.number("pp_clip_limit", "float", 0.01, 0.0, 0.2, 0.005)
+KERNEL = Control.number("pp_kernel", "int", 0, 0)
+WINDOW_PRESET = Control.text("pp_window_preset")
+WINDOW_CENTER = Control.number("pp_window_center", "float")
+WINDOW_WIDTH = Control.number("pp_window_width", "float", low=1.0)
+WINDOW_INVERT = Control.switch("pp_window_invert")
+CONTROLS = (
+    METHOD,
+    PERCENTILE_LOW,
+    PERCENTILE_HIGH,
+    BINS,
+    CLIP_LIMIT,
+    KERNEL,
+    WINDOW_PRESET,
+    WINDOW_CENTER,
+    WINDOW_WIDTH,
+    WINDOW_INVERT,
+)
+"""The section's widgets, as a link carries them. The window's centre and width
+depend on the picture, so their range is checked where they are drawn."""
+
+
+def _slider(label: str, control: Control, **options):
+    """A slider whose bounds, start and step come from ``control``."""
+    return st.slider(
+        label,
+        control.low,
+        control.high,
+        control.default,
+        control.step,
+        key=control.key,
+        **options,
+    )
+
+
 def _help(name: str) -> str | None:
     param = OPS["normalize"].params.get(name)
     return param.help if param is not None else None
@@ -58,33 +100,26 @@ def _help(name: str) -> str | None:
 def _method_settings(method: str, image: np.ndarray) -> dict:
     """Sliders for the settings of equalisation and CLAHE."""
     side = min(image.shape[:2])
-    bins = st.slider(
+    bins = _slider(
         "Equalisation bins",
-        2,
-        1024,
-        256,
-        key="pp_bins",
+        BINS,
         disabled=method != "equalize",
         help=_help("bins"),
     )
-    clip_limit = st.slider(
+    clip_limit = _slider(
         "CLAHE clip limit",
-        0.0,
-        0.2,
-        0.01,
-        0.005,
+        CLIP_LIMIT,
         format="%.3f",
-        key="pp_clip_limit",
         disabled=method != "clahe",
         help=_help("clip_limit"),
     )
-    clamp_state("pp_kernel", 0, max(side, 2))
+    clamp_state(KERNEL.key, KERNEL.low, max(side, 2))
     kernel = st.slider(
         "CLAHE tile (pixels; 0 = an eighth of the image)",
-        0,
+        KERNEL.low,
         max(side, 2),
-        0,
-        key="pp_kernel",
+        KERNEL.default,
+        key=KERNEL.key,
         disabled=method != "clahe",
         help=_help("kernel_size"),
     )
@@ -124,7 +159,7 @@ def _window_controls(image: np.ndarray, windows: list[tuple[float, float]]) -> d
         chosen = st.selectbox(
             "Window stored in the file",
             labels,
-            key="pp_window_preset",
+            key=WINDOW_PRESET.key,
             help="The file suggests several windows; pick one to start from.",
         )
         if st.session_state.get("pp_window_preset_for") != (token, chosen):
@@ -134,15 +169,19 @@ def _window_controls(image: np.ndarray, windows: list[tuple[float, float]]) -> d
     if st.session_state.get("pp_window_for") != token:
         centre, width = windows[0] if windows else ((low + high) / 2, span + 1)
         st.session_state["pp_window_for"] = token
-        st.session_state["pp_window_center"] = float(min(max(centre, low), high))
-        st.session_state["pp_window_width"] = float(min(max(width, narrowest), widest))
-    clamp_state("pp_window_center", low, high)
-    clamp_state("pp_window_width", narrowest, widest)
+        set_unless_linked(
+            {
+                WINDOW_CENTER.key: float(min(max(centre, low), high)),
+                WINDOW_WIDTH.key: float(min(max(width, narrowest), widest)),
+            }
+        )
+    clamp_state(WINDOW_CENTER.key, low, high)
+    clamp_state(WINDOW_WIDTH.key, narrowest, widest)
     centre = st.slider(
-        "Window centre", float(low), float(high), step=step, key="pp_window_center"
+        "Window centre", float(low), float(high), step=step, key=WINDOW_CENTER.key
     )
     width = st.slider(
-        "Window width", narrowest, float(widest), step=step, key="pp_window_width"
+        "Window width", narrowest, float(widest), step=step, key=WINDOW_WIDTH.key
     )
     if span < 2:
         st.caption(
@@ -151,7 +190,7 @@ def _window_controls(image: np.ndarray, windows: list[tuple[float, float]]) -> d
         )
     invert = st.checkbox(
         "Invert (white = low values)",
-        key="pp_window_invert",
+        key=WINDOW_INVERT.key,
         help="A MONOCHROME1 radiograph stores bone dark; inverting shows it white.",
     )
     return {"op": WINDOW, "center": centre, "width": width, "invert": invert}
@@ -196,34 +235,19 @@ def contrast_section(
     """
     st.header("Contrast and normalisation")
     st.markdown(EXPLANATION)
-    methods = _methods()
     columns = st.columns(3)
     with columns[0]:
-        label = st.radio(
-            "Method", [LABELS.get(m, m) for m in methods], key="pp_norm_method"
-        )
-    method = methods[[LABELS.get(m, m) for m in methods].index(label)]
+        label = st.radio("Method", METHOD.options, key=METHOD.key)
+    method = _methods()[METHOD.options.index(label)]
     with columns[1]:
         if method == WINDOW:
             step = _window_controls(image, windows or [])
         else:
-            low = st.slider(
-                "Low percentile",
-                0.0,
-                100.0,
-                5.0,
-                0.5,
-                key="pp_percentile_low",
-                disabled=method != "percentile",
+            low = _slider(
+                "Low percentile", PERCENTILE_LOW, disabled=method != "percentile"
             )
-            high = st.slider(
-                "High percentile",
-                0.0,
-                100.0,
-                95.0,
-                0.5,
-                key="pp_percentile_high",
-                disabled=method != "percentile",
+            high = _slider(
+                "High percentile", PERCENTILE_HIGH, disabled=method != "percentile"
             )
             step = {"op": "normalize", "method": method}
             if method == "percentile":

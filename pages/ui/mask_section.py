@@ -7,9 +7,10 @@ import streamlit as st
 
 from imgproc import OPS, PipelineError
 from pages.ui.compute import auto_threshold_value, clamp_state, run_many, run_steps
+from pages.ui.link_state import Control
 from pages.ui.visuals import histogram_chart, image_row
 
-__all__ = ["CHANNEL_NAMES", "MORPHOLOGY", "mask_section"]
+__all__ = ["CHANNEL_NAMES", "CONTROLS", "MORPHOLOGY", "mask_section"]
 
 CHANNEL_NAMES = ["Red", "Green", "Blue"]
 MORPHOLOGY = ["erosion", "dilation", "opening", "closing"]
@@ -31,6 +32,8 @@ METHOD_TITLES = {
     "mean": "Mean",
 }
 MODES = ["The mask (binary)", "The grayscale picture"]
+IMAGE_DTYPES = ("bool", "uint8", "uint16", "int16", "int32", "float32", "float64")
+"""Every dtype a loaded picture can have; each keeps its own threshold slider."""
 
 
 def _threshold_methods() -> list[str]:
@@ -52,36 +55,83 @@ def _value_range(array: np.ndarray) -> tuple[float, float, float]:
     return low, high, round((high - low) / 200, 4) or 0.01
 
 
+def _middle(low, high):
+    """The threshold slider's starting value: half its maximum, in its type."""
+    return min(max(type(high)(high / 2), low), high)
+
+
+def _threshold_key(dtype) -> str:
+    """Each dtype has its own slider, so a 16-bit value never lands on 8 bits."""
+    return f"pp_threshold_{dtype}"
+
+
+def _threshold_control(dtype: str) -> Control:
+    """The threshold slider for pictures of ``dtype``.
+
+    Only booleans and 8-bit pictures have a range known before the picture is
+    loaded; the others are clamped to the picture's values where drawn.
+    """
+    kind = "float" if np.dtype(dtype).kind == "f" else "int"
+    key = _threshold_key(dtype)
+    if dtype in ("bool", "uint8"):
+        low, high, _ = _value_range(np.zeros(1, dtype=dtype))
+        return Control.number(key, kind, _middle(low, high), low, high)
+    return Control.number(key, kind)
+
+
+SOURCE = Control.choice(
+    "pp_threshold_source",
+    ["Luminance", *CHANNEL_NAMES],
+    words=["luminance", *(name.lower() for name in CHANNEL_NAMES)],
+)
+METHOD = Control.choice("pp_threshold_method", _threshold_methods())
+TRY_ALL = Control.switch("pp_try_all")
+MODE = Control.choice("pp_morph_mode", MODES, words=["mask", "gray"])
+RADIUS = Control.number("pp_radius", "int", 3, 0, 50)
+FOOTPRINT = Control.choice("pp_footprint", ["disk", "square", "diamond"])
+OPERATION = Control.choice("pp_morphology", ["none", *MORPHOLOGY, *TOPHATS])
+CONTROLS = (
+    SOURCE,
+    METHOD,
+    *(_threshold_control(dtype) for dtype in IMAGE_DTYPES),
+    TRY_ALL,
+    MODE,
+    RADIUS,
+    FOOTPRINT,
+    OPERATION,
+)
+"""The widgets of both sections, as a link carries them."""
+
+
 def _number(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _threshold_controls(image: np.ndarray, is_colour: bool) -> dict:
     """Widgets of the threshold section; returns what they chose."""
-    source_options = ["Luminance"] + (CHANNEL_NAMES if is_colour else [])
-    source = st.selectbox("Threshold on", source_options, key="pp_threshold_source")
+    source_options = SOURCE.options if is_colour else SOURCE.options[:1]
+    source = st.selectbox("Threshold on", source_options, key=SOURCE.key)
     source_steps = (
         [{"op": "grayscale"}]
         if source == "Luminance"
         else [{"op": "channel", "index": CHANNEL_NAMES.index(source)}]
     )
-    methods = _threshold_methods()
     method = st.selectbox(
         "Method",
-        methods,
+        METHOD.options,
         format_func=lambda name: METHOD_TITLES.get(name, name),
-        key="pp_threshold_method",
+        key=METHOD.key,
         help="Manual uses the slider; the others read the histogram and pick "
         "the cut-off themselves.",
     )
     low, high, step = _value_range(image)
-    threshold_key = f"pp_threshold_{image.dtype}"
+    threshold_key = _threshold_key(image.dtype)
     clamp_state(threshold_key, low, high)
     value = st.slider(
         "Threshold value",
         min_value=low,
         max_value=high,
-        value=min(max(type(high)(high / 2), low), high),
+        value=_middle(low, high),
         step=step,
         key=threshold_key,
         disabled=method != "manual",
@@ -155,7 +205,7 @@ def _threshold(image: np.ndarray, is_colour: bool) -> tuple[list[dict], np.ndarr
             )
         elif method != "manual":
             st.caption(f"{title} picks the threshold {value:.4g} for this image.")
-        try_all = st.toggle("Try all automatic methods", key="pp_try_all")
+        try_all = st.toggle("Try all automatic methods", key=TRY_ALL.key)
     chart_slot = columns[1].empty()
     cut = "(none)" if flat else _number(value)
     mask_title = f"Mask: {source} > {cut}"
@@ -193,19 +243,23 @@ def _morphology(mask: np.ndarray, channel_image: np.ndarray) -> tuple[str, dict 
     )
     columns = st.columns(4)
     with columns[0]:
-        mode = st.radio("Work on", MODES, key="pp_morph_mode")
+        mode = st.radio("Work on", MODE.options, key=MODE.key)
     with columns[1]:
-        radius = st.slider("Footprint radius (pixels)", 0, 50, 3, key="pp_radius")
-    with columns[2]:
-        footprint = st.selectbox(
-            "Footprint", ["disk", "square", "diamond"], key="pp_footprint"
+        radius = st.slider(
+            "Footprint radius (pixels)",
+            RADIUS.low,
+            RADIUS.high,
+            RADIUS.default,
+            key=RADIUS.key,
         )
+    with columns[2]:
+        footprint = st.selectbox("Footprint", FOOTPRINT.options, key=FOOTPRINT.key)
     with columns[3]:
         chosen = st.selectbox(
             "Operation for the pipeline",
-            ["none"] + MORPHOLOGY + TOPHATS,
+            OPERATION.options,
             format_func=lambda name: TITLES.get(name, "none"),
-            key="pp_morphology",
+            key=OPERATION.key,
         )
     binary = mode == MODES[0]
     target = mask if binary else channel_image

@@ -2,7 +2,8 @@
 
 Each section is a fragment: moving one of its sliders reruns that section
 only. A section whose steps are in the pipeline asks for a full rerun, so
-the pipeline's output always shows what the pipeline computes.
+the pipeline's output always shows what the pipeline computes. Every
+fragment writes the page's controls into the address bar when it ends.
 """
 
 import functools
@@ -11,15 +12,21 @@ import time
 
 import streamlit as st
 
-from imgproc import ImageLoadError, PipelineError, pipeline_to_json
+from imgproc import OPS, ImageLoadError, PipelineError, pipeline_to_json
 from imgproc.codegen import pipeline_to_python
 from imgproc.dicom import dicom_pipeline_steps
-from pages.ui.compare_view import compare_view
+from pages.ui import compare_view as compare
+from pages.ui import contrast_section as contrast
+from pages.ui import mask_section as mask
 from pages.ui.compute import run_steps
-from pages.ui.contrast_section import LABELS, WINDOW, contrast_section
 from pages.ui.controls import current_dicom, image_source, report_unexpected
-from pages.ui.link_state import publish_link, restore_link
-from pages.ui.mask_section import CHANNEL_NAMES, mask_section
+from pages.ui.link_state import (
+    Control,
+    publish_link,
+    publish_view,
+    restore_link,
+    set_unless_linked,
+)
 from pages.ui.pipeline_editor import pipeline_editor, sync_live_steps
 from pages.ui.practice_section import practice_section
 from pages.ui.visuals import image_row
@@ -39,12 +46,32 @@ SECTION_OF = {
     "morphology_gray": "Morphology section",
     "contrast": "Contrast section",
 }
+INCLUDE_MASK = "pp_include_mask"
+INCLUDE_CONTRAST = "pp_include_normalize"
+LIVE_SWITCHES = {
+    "source": INCLUDE_MASK,
+    "threshold": INCLUDE_MASK,
+    "morphology": INCLUDE_MASK,
+    "morphology_gray": INCLUDE_MASK,
+    "contrast": INCLUDE_CONTRAST,
+}
+"""For each step a section keeps in the pipeline, the toggle that includes it."""
+CONTROLS = (
+    mask.CONTROLS
+    + contrast.CONTROLS
+    + compare.CONTROLS
+    + (Control.choice(f"{PREFIX}new_op", list(OPS)),)
+)
+"""Every control whose position a link carries. The pipeline's own steps
+travel in the link's pipeline field, and the practice exercises start empty."""
 
 
 def _guarded(section):
     """Run a fragment's body; a failure becomes a sentence, not a traceback.
 
     A fragment rerun happens outside the page-wide guard in ``app.py``.
+    Afterwards the controls go into the address bar, so the link follows
+    every slider without another rerun.
     """
 
     @functools.wraps(section)
@@ -54,6 +81,7 @@ def _guarded(section):
             section(*args)
         except Exception as error:
             report_unexpected(error, "Preprocessing")
+        publish_view(PREFIX, CONTROLS)
         logger.debug(
             "%s took %.0f ms", section.__name__, 1000 * (time.perf_counter() - started)
         )
@@ -72,35 +100,35 @@ def _ask_full_run_if(key: str, steps, included: bool) -> None:
 @st.fragment
 @_guarded
 def _mask_fragment(image):
-    steps = mask_section(image)
-    _ask_full_run_if(LIVE_MASK, steps, st.session_state.get("pp_include_mask", False))
+    steps = mask.mask_section(image)
+    _ask_full_run_if(LIVE_MASK, steps, st.session_state.get(INCLUDE_MASK, False))
 
 
 @st.fragment
 @_guarded
 def _contrast_fragment(image, windows):
-    step = contrast_section(image, windows)
-    included = st.session_state.get("pp_include_normalize", True)
+    step = contrast.contrast_section(image, windows)
+    included = st.session_state.get(INCLUDE_CONTRAST, True)
     _ask_full_run_if(LIVE_CONTRAST, step, included)
 
 
 def _forget_live(entry_id: str) -> None:
     """A live step was removed in the editor: stop offering it."""
     if entry_id in ("source", "threshold"):
-        st.session_state["pp_include_mask"] = False
+        st.session_state[INCLUDE_MASK] = False
     elif entry_id.startswith("morphology"):
-        st.session_state["pp_morphology"] = "none"
+        st.session_state[mask.OPERATION.key] = "none"
         st.session_state[LIVE_MASK] = [
             pair for pair in st.session_state.get(LIVE_MASK, []) if pair[0] != entry_id
         ]
         st.session_state[NEEDS_FULL_RUN] = True
     else:
-        st.session_state["pp_include_normalize"] = False
+        st.session_state[INCLUDE_CONTRAST] = False
 
 
 def _keep_imported() -> None:
-    st.session_state["pp_include_mask"] = False
-    st.session_state["pp_include_normalize"] = False
+    st.session_state[INCLUDE_MASK] = False
+    st.session_state[INCLUDE_CONTRAST] = False
 
 
 def _code_view(pipeline: dict) -> None:
@@ -135,11 +163,11 @@ def _pipeline_fragment(image, label):
         include_mask = st.toggle(
             "Include the mask steps (channel, threshold, morphology)",
             value=False,
-            key="pp_include_mask",
+            key=INCLUDE_MASK,
         )
     with columns[1]:
         include_normalize = st.toggle(
-            "Include the contrast step", value=True, key="pp_include_normalize"
+            "Include the contrast step", value=True, key=INCLUDE_CONTRAST
         )
     live = list(st.session_state.get(LIVE_MASK, [])) if include_mask else []
     contrast = st.session_state.get(LIVE_CONTRAST)
@@ -161,7 +189,7 @@ def _pipeline_fragment(image, label):
     except PipelineError as error:
         st.warning(str(error))
         return
-    compare_view(image, output, label)
+    compare.compare_view(image, output, label)
 
 
 @st.fragment
@@ -173,7 +201,7 @@ def _practice_fragment(image, label):
 def render() -> None:
     """Draw everything below the title; reruns redo only what changed."""
     st.session_state[FULL_RUN] = True
-    for problem in restore_link(PREFIX):
+    for problem in restore_link(PREFIX, CONTROLS, LIVE_SWITCHES):
         st.warning(problem)
 
     loaded = image_source()
@@ -194,8 +222,12 @@ def render() -> None:
         windows = list(dicom.windows) or [(shown["center"], shown["width"])]
         if st.session_state.get("_pp_dicom_for") != label:
             st.session_state["_pp_dicom_for"] = label
-            st.session_state["pp_norm_method"] = LABELS[WINDOW]
-            st.session_state["pp_window_invert"] = bool(shown["invert"])
+            set_unless_linked(
+                {
+                    contrast.METHOD.key: contrast.LABELS[contrast.WINDOW],
+                    contrast.WINDOW_INVERT.key: bool(shown["invert"]),
+                }
+            )
 
     is_colour = image.ndim == 3
     height, width = image.shape[:2]
@@ -243,7 +275,7 @@ def render() -> None:
     if is_colour:
         gray = run_steps(image, [{"op": "grayscale"}])
         image_row(
-            [(name, image[..., index]) for index, name in enumerate(CHANNEL_NAMES)]
+            [(name, image[..., index]) for index, name in enumerate(mask.CHANNEL_NAMES)]
             + [("Grayscale (luminance)", gray)]
         )
     else:
