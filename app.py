@@ -4,11 +4,12 @@ import logging
 
 import streamlit as st
 
-from pages.ui.session import keep_widget_state, report_unexpected
+from pages.ui.session import keep_widget_state, mark_entered, report_unexpected
 
 st.set_page_config(page_title="CNN Image Lab", page_icon=":microscope:", layout="wide")
 logging.basicConfig(level=logging.INFO)
 keep_widget_state()
+mark_entered()
 
 navigation = st.navigation(
     [

@@ -7,11 +7,13 @@ from imgproc import PipelineError, make_pipeline, pipeline_to_json
 from imgproc.augment import sample_augmentation
 from pages.ui.compute import clamp_state, run_steps
 from pages.ui.controls import image_source
+from pages.ui.session import enter_through_app
 from pages.ui.visuals import image_row, show_image
 
 GRID_SIZE = 8
 GRID_SIDE = 256
 
+enter_through_app()
 st.title("Augmentation")
 st.markdown(
     "Augmentation shows the network a slightly different version of each training "
@@ -28,6 +30,8 @@ if loaded is None:
     st.stop()
 image, label = loaded
 height, width = image.shape[:2]
+# The Training page turns the shift sliders into a share of this picture's side.
+st.session_state["aug_image_size"] = (height, width)
 
 controls, preview = st.columns([1, 2])
 with controls:

@@ -2,6 +2,9 @@
 
 import streamlit as st
 
+from pages.ui.session import enter_through_app
+
+enter_through_app()
 st.title("Preprocessing")
 
 # Imported after the title, so the title is on screen while the image

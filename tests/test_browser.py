@@ -1,6 +1,7 @@
 """The app in a real browser: ``streamlit run`` on localhost, headless Chromium."""
 
 import os
+import re
 import time
 
 import pytest
@@ -26,9 +27,8 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """A ``streamlit run app.py`` server on a free localhost port."""
+def _serve(tmp_path_factory):
+    """Run ``streamlit run app.py`` on a free localhost port; yield its URL."""
     _require_chromium()
     port = free_port()
     env = dict(os.environ)
@@ -48,6 +48,12 @@ def app_url(tmp_path_factory):
         except Exception:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """A server shared by the tests of this module."""
+    yield from _serve(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -109,28 +115,80 @@ def test_threshold_slider_updates_the_mask_preview(page, app_url):
     _assert_no_error_box(page)
 
 
+def _address_with(tab, text: str) -> str:
+    """The address bar once it holds ``text``; it changes without a page load."""
+    deadline = time.monotonic() + 30
+    url = tab.url
+    while text not in url and time.monotonic() < deadline:
+        time.sleep(0.2)
+        url = tab.evaluate("location.href")
+    assert text in url, url
+    return url
+
+
+def test_a_link_opens_the_same_controls_in_a_fresh_tab(page, browser, app_url):
+    page.goto(app_url)
+    threshold = page.locator('input[type="range"][aria-label="Threshold value"]')
+    threshold.wait_for(timeout=60_000)
+    threshold.focus()
+    page.keyboard.press("Home")
+    page.get_by_text("Mask: Luminance > 0").first.wait_for(timeout=30_000)
+    radius = page.locator('input[type="range"][aria-label="Footprint radius (pixels)"]')
+    radius.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    url = _address_with(page, "radius.5")
+    assert "threshold_uint8.0" in url
+    count = re.compile(r"pixels \(.*\) are 1\.")
+    sent = page.get_by_text(count).first.inner_text()
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        tab = context.new_page()
+        tab.goto(url)
+        tab.get_by_text("Mask: Luminance > 0").first.wait_for(timeout=60_000)
+        assert tab.get_by_text(count).first.inner_text() == sent
+        opened = tab.locator(
+            'input[type="range"][aria-label="Footprint radius (pixels)"]'
+        )
+        assert opened.input_value() == "5"
+        _assert_no_error_box(tab)
+    finally:
+        context.close()
+
+
 def test_training_streams_survives_a_reload_and_stops(page, app_url):
     page.goto(f"{app_url}/training")
-    start = page.get_by_role("button", name="Start")
+    start = page.get_by_role("button", name="Start", exact=True)
     start.wait_for(timeout=60_000)
+    epochs = page.locator('input[type="range"][aria-label="Epochs"]')
+    epochs.focus()
+    page.keyboard.press("End")
+    page.get_by_text("Learning rate per epoch").first.wait_for(timeout=30_000)
+    expect(epochs).to_have_value("100", timeout=30_000)
     start.click()
 
     page.get_by_text("Training loss, every batch").first.wait_for(timeout=120_000)
-    stop = page.get_by_role("button", name="Stop")
+    page.get_by_text(re.compile(r"epoch 1 of 100, about \d+ s left")).first.wait_for(
+        timeout=180_000
+    )
+    stop = page.get_by_role("button", name="Stop", exact=True)
     assert stop.is_enabled()
-    assert page.get_by_role("button", name="Start").is_disabled()
+    assert page.get_by_role("button", name="Start", exact=True).is_disabled()
     assert "run=" in page.url
 
     page.reload()
     page.get_by_text("Training loss, every batch").first.wait_for(timeout=60_000)
-    stop = page.get_by_role("button", name="Stop")
+    stop = page.get_by_role("button", name="Stop", exact=True)
     stop.wait_for(timeout=30_000)
     assert stop.is_enabled(), "the reloaded tab did not re-attach to the run"
 
     stop.click()
     page.get_by_text("Stopped after").first.wait_for(timeout=120_000)
-    expect(page.get_by_role("button", name="Start")).to_be_enabled(timeout=30_000)
-    expect(page.get_by_role("button", name="Stop")).to_be_disabled()
+    expect(page.get_by_role("button", name="Start", exact=True)).to_be_enabled(
+        timeout=30_000
+    )
+    expect(page.get_by_role("button", name="Stop", exact=True)).to_be_disabled()
     _assert_no_error_box(page)
 
 
@@ -153,3 +211,22 @@ def test_an_upload_stays_after_visiting_another_page(page, app_url, xray_path):
     )
     expect(page.get_by_text("uploaded earlier").first).to_be_visible()
     _assert_no_error_box(page)
+
+
+def test_a_page_address_opened_first_on_a_new_server_gets_the_app(
+    browser, tmp_path_factory
+):
+    # The first visitor of a fresh server opens /training directly: the page
+    # must still come through app.py (its title, navigation and error guard).
+    for url in _serve(tmp_path_factory):
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        tab = context.new_page()
+        try:
+            tab.goto(f"{url}/training")
+            tab.locator("h1", has_text="Training").first.wait_for(timeout=120_000)
+            expect(tab).to_have_title("CNN Image Lab")
+            navigation = tab.get_by_test_id("stSidebarNav")
+            expect(navigation).to_contain_text("Preprocessing")
+            expect(navigation).not_to_contain_text("app")
+        finally:
+            context.close()

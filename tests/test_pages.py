@@ -1,7 +1,6 @@
 """Each page rendered with Streamlit's AppTest: no exception, and sliders matter."""
 
 import json
-import time
 
 import pytest
 from conftest import REPO_ROOT, write_radiograph
@@ -131,38 +130,400 @@ def test_augmentation_on_an_xray_from_the_dataset(xray_dir):
     assert kinds == ["flip", "affine"]
 
 
-def test_training_page_trains_the_bundled_set_and_streams_metrics():
+# -- Training ----------------------------------------------------------------
+
+
+@pytest.fixture
+def stop_runs():
+    """Stop and wait for every run a test leaves queued or training."""
+    yield
+    from training.runner import active_runs
+
+    for run in active_runs():
+        run.stop()
+    for run in active_runs():
+        run.join(timeout=120)
+
+
+def _charts(app: AppTest) -> dict[str, dict]:
+    """Every plotly chart of the page by its title."""
+    figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    return {figure["layout"]["title"]["text"]: figure for figure in figures}
+
+
+def _shown_run_id(app: AppTest) -> str:
+    value = app.query_params["run"]
+    return value if isinstance(value, str) else value[0]
+
+
+def _wait(run, seconds: float = 300) -> dict:
+    run.join(timeout=seconds)
+    assert not run.is_active()
+    return run.snapshot()
+
+
+def _small_training(app: AppTest, epochs: int) -> None:
+    _slider(app, "Images per class").set_value(6).run()
+    _slider(app, "Epochs").set_value(epochs).run()
+    app.select_slider(key="tr_image_size").set_value(32).run()
+    _assert_clean(app)
+
+
+def test_training_page_trains_the_bundled_set_and_streams_metrics(stop_runs):
+    from training.runner import get_run
+
     app = _app("training")
     assert app.title[0].value == "Training"
-    _slider(app, "Images per class").set_value(6).run()
-    _slider(app, "Epochs").set_value(1).run()
-    app.select_slider(key="tr_image_size").set_value(32).run()
+    _small_training(app, epochs=1)
     app.button(key="btn_start").click().run()
     _assert_clean(app)
 
-    from training.runner import get_run
-
-    run_id = app.query_params["run"]
-    run = get_run(run_id if isinstance(run_id, str) else run_id[0])
+    run = get_run(_shown_run_id(app))
     assert run is not None
     if run.is_active():
-        assert app.button(key="btn_start").disabled
+        assert app.button(key="btn_start").disabled, "a second identical run"
         assert not app.button(key="btn_stop").disabled
-    deadline = time.monotonic() + 300
-    while run.is_active() and time.monotonic() < deadline:
-        time.sleep(1)
-    assert not run.is_active()
-    snapshot = run.snapshot()
+    snapshot = _wait(run)
     assert snapshot["status"] == "finished", snapshot["message"]
 
     app.run()
     _assert_clean(app)
     assert any("Best model so far" in text for text in _texts(app))
     assert not app.button(key="btn_start").disabled
+    charts = _charts(app)
+    for title in ("Loss", "Accuracy", "Validation AUC", "Learning rate"):
+        assert title in charts, sorted(charts)
+    (loss,) = [t for t in charts["Loss"]["data"] if t["name"] == "loss"]
+    assert loss["y"] == [snapshot["epochs"][0]["loss"]]
+    recall = charts["Validation recall per class"]["data"]
+    assert sorted(t["name"] for t in recall) == ["recall face", "recall nonface"]
+
+    split = json.loads((run.run_dir / "split.json").read_text())
+    (heatmap,) = charts["Confusion matrix (validation images)"]["data"]
+    true_counts = [sum(1 for _, label in split["val"] if label == k) for k in (0, 1)]
+    assert [sum(row) for row in heatmap["z"]] == true_counts
+
+    app.button(key="btn_predict").click().run()
+    _assert_clean(app)
+    assert any(text.startswith("The model says") for text in _texts(app))
+    (bars,) = _charts(app)["Class probabilities"]["data"]
+    assert bars["x"] == ["face", "nonface"]
+    assert sum(bars["y"]) == pytest.approx(1.0, abs=1e-4)
+    assert any(c.startswith("Grad-CAM for") for c in _image_captions(app))
+    app.radio(key="tr_predict_source").set_value("sample").run()
+    _assert_clean(app)
+    (said,) = [text for text in _texts(app) if text.startswith("The model says")]
+    assert "true class" not in said
 
     fresh_tab = _app("training")
     assert any(run.run_id in text for text in _texts(fresh_tab))
     assert any("Best model so far" in text for text in _texts(fresh_tab))
+
+
+def test_training_sweep_queues_one_run_per_rate_with_queue_places(
+    monkeypatch, stop_runs
+):
+    from training.records import list_runs
+    from training.runner import default_runs_root, get_run
+
+    monkeypatch.setenv("CNN_LAB_MAX_RUNS", "1")
+    app = _app("training")
+    _small_training(app, epochs=30)
+    rates = [1e-4, 1e-3, 1e-2]
+    app.multiselect(key="tr_sweep_rates").set_value(rates).run()
+    app.button(key="btn_sweep").click().run()
+    _assert_clean(app)
+
+    summaries = list_runs(default_runs_root())
+    configs = sorted((s["config"] for s in summaries), key=lambda c: c["learning_rate"])
+    assert [c["learning_rate"] for c in configs] == rates
+    assert len({c["group"] for c in configs}) == 1 and configs[0]["group"]
+    assert all(c["epochs"] == 30 and c["image_size"] == 32 for c in configs)
+
+    by_rate = {s["config"]["learning_rate"]: s["run_id"] for s in summaries}
+    app.selectbox(key="tr_shown_run").set_value(by_rate[1e-2]).run()
+    _assert_clean(app)
+    assert any("2nd in the queue" in info.value for info in app.info)
+    table = app.dataframe[0].value
+    assert "queued, 1st in line" in set(table["status"])
+    compared = _charts(app)
+    (title,) = [t for t in compared if t.startswith("Compared runs")]
+    assert app.multiselect(key="tr_compare").value == [by_rate[r] for r in rates]
+
+    assert not app.button(key="btn_stop").disabled
+    app.button(key="btn_stop").click().run()
+    _assert_clean(app)
+    statuses = [_wait(get_run(by_rate[rate]), 120)["status"] for rate in rates]
+    assert statuses == ["stopped"] * 3
+
+
+def _write_run(folder, config: dict, epochs: list[dict], status: dict) -> None:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    lines = "".join(json.dumps(entry) + "\n" for entry in epochs)
+    (folder / "metrics.jsonl").write_text(lines)
+    (folder / "status.json").write_text(json.dumps(status))
+
+
+def _shell_run_config(data_dir, **changes) -> dict:
+    from training.runner import RunConfig
+
+    return RunConfig(
+        data_dir=str(data_dir),
+        classes=["daisy", "rose"],
+        epochs=4,
+        image_size=32,
+        name="from the shell",
+        **changes,
+    ).to_dict()
+
+
+EPOCHS = [
+    {
+        "epoch": epoch,
+        "loss": loss,
+        "accuracy": accuracy,
+        "val_loss": val_loss,
+        "val_accuracy": accuracy - 0.1,
+        "val_auc": auc,
+        "val_recall": {"daisy": accuracy, "rose": accuracy - 0.2},
+        "learning_rate": 0.001,
+        "seconds": 2.0,
+    }
+    for epoch, loss, accuracy, val_loss, auc in [
+        (1, 0.69, 0.55, 0.68, 0.61),
+        (2, 0.52, 0.74, 0.55, 0.79),
+        (3, 0.31, 0.91, 0.71, 0.77),
+    ]
+]
+
+
+def test_training_lists_and_draws_a_run_folder_written_elsewhere(tmp_path, flowers_dir):
+    import numpy as np
+    from sklearn.metrics import (
+        confusion_matrix,
+        precision_recall_fscore_support,
+        roc_auc_score,
+        roc_curve,
+    )
+
+    folder = tmp_path / "runs" / "20250101-120000-abc123"
+    _write_run(
+        folder,
+        _shell_run_config(flowers_dir),
+        EPOCHS,
+        {"status": "finished", "message": "Finished 3 epoch(s).", "pid": None},
+    )
+    sentence = "Validation loss rose from 0.55 to 0.71 while training loss fell."
+    flags = [{"rule": "overfitting", "epoch": 3, "sentence": sentence}]
+    (folder / "diagnosis.json").write_text(json.dumps({"flags": flags}))
+
+    labels = np.array([0, 0, 0, 1, 1, 1, 1])
+    rose = np.array([0.2, 0.6, 0.1, 0.9, 0.7, 0.4, 0.8])
+    predicted = (rose >= 0.5).astype(int)
+    fpr, tpr, _ = roc_curve(labels, rose)
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predicted)
+    evaluation = {
+        "classes": ["daisy", "rose"],
+        "count": 7,
+        "accuracy": float(np.mean(predicted == labels)),
+        "confusion_matrix": confusion_matrix(labels, predicted).tolist(),
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(["daisy", "rose"])
+        },
+        "roc": [
+            {
+                "positive": "rose",
+                "fpr": fpr.tolist(),
+                "tpr": tpr.tolist(),
+                "auc": float(roc_auc_score(labels, rose)),
+            }
+        ],
+        "auc": float(roc_auc_score(labels, rose)),
+        "epoch": 2,
+    }
+    (folder / "evaluation.json").write_text(json.dumps(evaluation))
+
+    app = _app("training")
+    table = app.dataframe[0].value
+    assert list(table["run"]) == [folder.name]
+    assert list(table["name"]) == ["from the shell"]
+    assert app.selectbox(key="tr_shown_run").value == folder.name
+
+    charts = _charts(app)
+    (val_loss,) = [t for t in charts["Loss"]["data"] if t["name"] == "val_loss"]
+    assert val_loss["y"] == [0.68, 0.55, 0.71]
+    overlay = charts[next(t for t in charts if t.startswith("Compared runs"))]
+    auc = [t for t in overlay["data"] if t["name"] == "from the shell: val_auc"]
+    assert auc and auc[0]["y"] == [0.61, 0.79, 0.77]
+
+    (flag,) = [w.value for w in app.warning if sentence in w.value]
+    assert "Overfitting" in flag and "epoch 3" in flag
+
+    (heatmap,) = charts["Confusion matrix (validation images)"]["data"]
+    assert heatmap["z"] == [[2, 1], [1, 3]]
+    (curve,) = [t for t in charts["ROC curve"]["data"] if t["name"].startswith("rose")]
+    assert curve["x"] == pytest.approx(fpr.tolist())
+    scores = app.dataframe[-1].value
+    assert list(scores["recall"][:2]) == pytest.approx([2 / 3, 3 / 4])
+
+
+def test_training_follows_a_run_of_another_process_from_its_folder(
+    tmp_path, flowers_dir
+):
+    import subprocess
+
+    trainer = subprocess.Popen(["sleep", "300"])
+    folder = tmp_path / "runs" / "20250101-120000-def456"
+    status = {"status": "training", "message": "Training epoch 2.", "pid": trainer.pid}
+    _write_run(folder, _shell_run_config(flowers_dir), EPOCHS[:1], status)
+    try:
+        app = _app("training")
+        assert any("trained by another process" in text for text in _texts(app))
+        assert _charts(app)["Loss"]["data"][0]["y"] == [0.69]
+
+        with open(folder / "metrics.jsonl", "a") as stream:
+            stream.write(json.dumps(EPOCHS[1]) + "\n")
+        app.run()
+        _assert_clean(app)
+        assert _charts(app)["Loss"]["data"][0]["y"] == [0.69, 0.52]
+    finally:
+        trainer.kill()
+        trainer.wait()
+
+
+def test_training_cost_matrix_starts_with_the_rarer_class_dearer(
+    flowers_dir, stop_runs
+):
+    from training.runner import get_run
+
+    app = _app("training")
+    app.sidebar.text_input(key="src_data_root").set_value(str(flowers_dir.parent)).run()
+    app.selectbox(key="tr_dataset").set_value("flowers").run()
+    app.toggle(key="tr_imbalance").set_value(True).run()
+    app.radio(key="tr_class_weight").set_value("balanced").run()
+    app.radio(key="tr_loss").set_value("cost_matrix").run()
+    _assert_clean(app)
+    # 50 per class at 1:9 keeps 6 daisies and 50 roses; a fifth of each
+    # validates, so 5 daisies and 40 roses train.
+    assert any(
+        t.startswith("Kept per class: daisy 6, rose 50. 45") for t in _texts(app)
+    )
+    # Balanced weights are n / (classes * count): 45 / 10 and 45 / 80.
+    assert any("daisy 4.50, rose 0.56" in text for text in _texts(app))
+
+    app.button(key="btn_start").click().run()
+    _assert_clean(app)
+    run = get_run(_shown_run_id(app))
+    run.stop()
+    config = json.loads((run.run_dir / "config.json").read_text())
+    assert config["cost_matrix"] == [[1.0, 8.0], [1.0, 1.0]]
+    assert config["class_ratio"] == [1.0, 9.0]
+    assert config["class_weight"] == "balanced" and config["loss"] == "cost_matrix"
+
+
+def test_training_offers_resume_for_an_interrupted_run(tmp_path, stop_runs):
+    import subprocess
+
+    from training.runner import get_run
+
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    folder = tmp_path / "runs" / "20250101-120000-aaa111"
+    status = {"status": "training", "message": "Training.", "pid": finished.pid}
+    config = _shell_run_config(tmp_path / "gone")
+    _write_run(folder, config, EPOCHS[:2], status)
+
+    app = _app("training")
+    assert app.dataframe[0].value["status"][0] == "interrupted"
+    assert any("resume it" in w.value for w in app.warning)
+    app.button(key="btn_resume").click().run()
+    _assert_clean(app)
+    run = get_run(folder.name)
+    assert run is not None and run.run_dir == folder
+    snapshot = _wait(run, 120)
+    assert snapshot["status"] == "failed"
+    app.run()
+    _assert_clean(app)
+    assert any(str(tmp_path / "gone") in e.value for e in app.error)
+
+
+def test_training_bad_settings_give_sentences(tmp_path, flowers_dir):
+    app = _app("training")
+    app.sidebar.text_input(key="src_data_root").set_value(str(flowers_dir.parent)).run()
+    app.selectbox(key="tr_dataset").set_value("flowers").run()
+    app.toggle(key="tr_imbalance").set_value(True).run()
+    _assert_clean(app)
+    assert "daisy:rose" in app.text_input(key="tr_class_ratio_flowers").label
+    # 50 images per class at 1:9: roses keep 50, daisies 50 / 9 rounded.
+    assert any(t.startswith("Kept per class: daisy 6, rose 50.") for t in _texts(app))
+
+    for text, expected in [
+        ("1:0", "must be above 0"),
+        ("1:2:3", "3 number(s) for 2 classes"),
+        ("one to nine", "not numbers separated by colons"),
+    ]:
+        app.text_input(key="tr_class_ratio_flowers").set_value(text).run()
+        _assert_clean(app)
+        assert any(expected in w.value for w in app.warning), text
+        assert app.button(key="btn_start").disabled
+        assert app.button(key="btn_sweep").disabled
+
+    app.multiselect(key="tr_classes_flowers").set_value(["daisy"]).run()
+    _assert_clean(app)
+    warnings = " ".join(w.value for w in app.warning)
+    assert "at least two classes to train" in warnings
+    assert "class ratio needs at least two classes" in warnings
+
+    app.multiselect(key="tr_classes_flowers").set_value(["daisy", "rose"]).run()
+    app.toggle(key="tr_imbalance").set_value(False).run()
+    assert not app.button(key="btn_start").disabled
+    app.multiselect(key="tr_sweep_rates").set_value([]).run()
+    _assert_clean(app)
+    assert any("at least one learning rate" in i.value for i in app.info)
+    assert app.button(key="btn_sweep").disabled
+
+
+def test_training_takes_the_other_pages_pipeline_and_augmentation(stop_runs):
+    from training.runner import get_run
+
+    app = _app("augmentation")
+    # The first sample photograph is 512 x 512: shifts become shares of that.
+    assert app.session_state["aug_image_size"] == (512, 512)
+
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    app.session_state["aug_shift_x"] = 128
+    app.session_state["aug_rotation"] = -15
+    app.session_state["aug_image_size"] = (512, 512)
+    app.run()
+    app.radio(key="pp_norm_method").set_value("Min-max").run()
+    app.switch_page("pages/training.py")
+    app.run()
+    app.radio(key="tr_preprocessing").set_value("page").run()
+    app.toggle(key="tr_augment").set_value(True).run()
+    _assert_clean(app)
+    shown = [block.value for block in app.code if '"op"' in block.value]
+    assert shown and '"normalize"' in shown[0] and "minmax" in shown[0]
+    (caption,) = [t for t in _texts(app) if t.startswith("Augmentation:")]
+    assert "rotation up to ±15°" in caption
+    assert "shift x up to ±25% of the side" in caption
+
+    app.button(key="btn_start").click().run()
+    _assert_clean(app)
+    run = get_run(_shown_run_id(app))
+    run.stop()
+    config = json.loads((run.run_dir / "config.json").read_text())
+    (step,) = config["pipeline"]["steps"]
+    assert step["op"] == "normalize" and step["method"] == "minmax"
+    augmentation = config["augmentation"]
+    assert augmentation["shift_x"] == 0.25 and augmentation["shift_y"] == 0.0
+    assert augmentation["rotation"] == 15.0 and augmentation["zoom"] == 1.0
 
 
 def test_training_page_without_two_classes_says_so(tmp_path, flowers_dir):
@@ -182,11 +543,24 @@ def test_training_page_without_two_classes_says_so(tmp_path, flowers_dir):
     _assert_clean(app)
     assert any("one class folder" in w.value for w in app.warning)
     assert app.button(key="btn_start").disabled
-    assert app.header[-1].value == "Run"
+    assert app.button(key="btn_overfit").disabled
 
     app.sidebar.text_input(key="src_data_root").set_value(str(tmp_path / "no")).run()
     _assert_clean(app)
     assert any("does not exist" in text for text in _texts(app))
+
+
+def test_training_model_summary_counts_the_weights():
+    app = _app("training")
+    app.select_slider(key="tr_image_size").set_value(32).run()
+    assert app.get("graphviz_chart"), "no block diagram"
+    app.button(key="btn_model_summary").click().run()
+    _assert_clean(app)
+    (line,) = [t for t in _texts(app) if "ResNet-18 v2" in t and "parameters" in t]
+    count = int(line.split(":")[1].split(" parameters")[0].replace(",", ""))
+    # The paper's ResNet-18 has 11.69 million weights with a 1000-class head
+    # (513,000 of them); with two classes about 11.18 million remain.
+    assert 11.1e6 < count < 11.3e6, line
 
 
 # -- Preprocessing: threshold, morphology, contrast -------------------------
@@ -466,6 +840,133 @@ def test_a_link_cannot_move_the_data_folder_outside_the_servers(tmp_path):
     warnings = " ".join(warning.value for warning in second.warning)
     assert "outside this server's data folder" in warnings
     assert second.sidebar.text_input(key="src_data_root").value != str(outside)
+
+
+def _open_link(app: AppTest) -> AppTest:
+    """A fresh session opened on the address bar of ``app``."""
+    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    for key, value in app.query_params.items():
+        second.query_params[key] = value[0] if isinstance(value, list) else value
+    second.run()
+    _assert_clean(second)
+    return second
+
+
+def _address(app: AppTest) -> dict:
+    return {
+        key: value[0] if isinstance(value, list) else value
+        for key, value in app.query_params.items()
+    }
+
+
+def test_a_link_reproduces_every_control():
+    app = _app()
+    pieces = _address(app)["view"].split("~")
+    assert all(piece.startswith("live.") for piece in pieces), "starts are left out"
+    app.selectbox(key="pp_threshold_method").set_value("otsu").run()
+    app.toggle(key="pp_try_all").set_value(True).run()
+    app.radio(key="pp_morph_mode").set_value("The grayscale picture").run()
+    app.selectbox(key="pp_morphology").set_value("white_tophat").run()
+    _slider(app, "Footprint radius (pixels)").set_value(7).run()
+    app.selectbox(key="pp_footprint").set_value("square").run()
+    app.radio(key="pp_norm_method").set_value("Percentile").run()
+    _slider(app, "Low percentile").set_value(12.5).run()
+    app.toggle(key="pp_include_mask").set_value(True).run()
+    app.radio(key="pp_compare_view").set_value("Split slider").run()
+    _slider(app, "Split position (% from the left)").set_value(30).run()
+    _assert_clean(app)
+    assert "radius.7" in _address(app)["view"]
+
+    second = _open_link(app)
+    for kind, key in [
+        ("selectbox", "pp_threshold_method"),
+        ("toggle", "pp_try_all"),
+        ("radio", "pp_morph_mode"),
+        ("selectbox", "pp_morphology"),
+        ("slider", "pp_radius"),
+        ("selectbox", "pp_footprint"),
+        ("radio", "pp_norm_method"),
+        ("slider", "pp_percentile_low"),
+        ("toggle", "pp_include_mask"),
+        ("radio", "pp_compare_view"),
+        ("slider", "pp_split_position"),
+    ]:
+        sent = getattr(app, kind)(key=key).value
+        assert getattr(second, kind)(key=key).value == sent, key
+    assert _pipeline(second) == _pipeline(app)
+    assert _texts(second) == _texts(app)
+    assert _image_captions(second) == _image_captions(app)
+    assert _address(second) == _address(app)
+
+    _slider(second, "Footprint radius (pixels)").set_value(9).run()
+    steps = _pipeline(second)["steps"]
+    assert [step["radius"] for step in steps if step["op"] == "white_tophat"] == [9]
+
+
+def test_a_link_keeps_a_dicom_window_the_sender_moved(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("CNN_LAB_DATA", str(tmp_path))
+    ramp = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)
+
+    def write(path):
+        _write_dicom(
+            path, ramp, "Roe^Richard", window=(["900.5", "2000"], ["1800", "600"])
+        )
+
+    _write_class_folders(tmp_path, "dicom", "chest.dcm", write)
+    app = _app()
+    _use_dataset(app, tmp_path, "dicom")
+    app.selectbox(key="pp_window_preset").set_value("centre 2000, width 600").run()
+    _slider(app, "Window centre").set_value(2100.5).run()
+    app.checkbox(key="pp_window_invert").uncheck().run()
+    _assert_clean(app)
+    (step,) = _pipeline(app)["steps"]
+    assert (step["center"], step["width"], step["invert"]) == (2100.5, 600.0, False)
+
+    second = _open_link(app)
+    assert _pipeline(second) == _pipeline(app)
+    assert second.selectbox(key="pp_window_preset").value == "centre 2000, width 600"
+    clipped = [text for text in _texts(app) if text.startswith("Clipped:")]
+    assert clipped and clipped == [
+        text for text in _texts(second) if text.startswith("Clipped:")
+    ]
+
+
+def test_a_view_that_does_not_fit_gives_one_sentence_and_the_defaults():
+    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    second.query_params["view"] = "~".join(
+        [
+            "radius.500",
+            "footprint.hexagon",
+            "garbage",
+            "percentile_low.nan",
+            "try_all.yes",
+            "threshold_uint8.-4",
+            "clip_limit.0.0071",
+            "no_such_widget.3",
+            "threshold_method.otsu",
+            "compare_view.pixels",
+            "zoom_x.99999",
+            "live.threshold-threshold",
+        ]
+    )
+    second.run()
+    _assert_clean(second)
+    (warning,) = [w.value for w in second.warning]
+    assert "do not fit" in warning and "radius" in warning
+    assert "no_such_widget" not in warning and "garbage" not in warning
+    assert second.slider(key="pp_radius").value == 50
+    assert second.selectbox(key="pp_footprint").value == "disk"
+    assert second.slider(key="pp_percentile_low").value == 5.0
+    assert second.toggle(key="pp_try_all").value is False
+    assert _slider(second, "Threshold value").value == 0
+    assert second.slider(key="pp_clip_limit").value == 0.005
+    assert second.selectbox(key="pp_threshold_method").value == "otsu"
+    assert second.slider(key="pp_zoom_x").value == 511
+    assert [step["op"] for step in _pipeline(second)["steps"]] == ["normalize"]
+    view = _address(second)["view"]
+    assert "radius.50" in view and "garbage" not in view
 
 
 # -- Practice and bad input -------------------------------------------------

@@ -274,7 +274,8 @@ def predict_image(model, image: np.ndarray, config_dict: Mapping[str, Any]):
         image: A decoded picture, ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``.
         config_dict: The run's ``config.json`` contents; ``image_size``,
             ``channels`` and ``pipeline`` (may be missing or ``None``) are
-            used.
+            used. When ``channels`` is ``None`` (the run followed the data),
+            the model's input decides.
 
     Returns:
         float32 ``(num_classes,)`` probabilities in class order.
@@ -284,10 +285,11 @@ def predict_image(model, image: np.ndarray, config_dict: Mapping[str, Any]):
     """
     from training.data import prepare_image
 
+    channels = config_dict.get("channels") or model.input_shape[-1]
     prepared = prepare_image(
         image,
         int(config_dict["image_size"]),
-        int(config_dict["channels"]),
+        int(channels),
         config_dict.get("pipeline"),
     )
     expected = tuple(model.input_shape[1:])
