@@ -1,6 +1,9 @@
 """Shared fixtures: where the real test images live, and how a missing set fails."""
 
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +15,22 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(
     os.environ.get("CNN_LAB_TEST_DATA", REPO_ROOT.parent / "shared" / "data")
 )
+
+
+def run_python(code: str, *args: str, timeout: float = 300):
+    """Run ``code`` in a fresh interpreter from the repository root.
+
+    A fresh process is how a model saved by one server is loaded by another,
+    and the only place to see what importing a module really loads.
+    """
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO_ROOT)},
+    )
 
 
 def _require(path: Path) -> Path:

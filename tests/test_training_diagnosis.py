@@ -5,14 +5,10 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
 from PIL import Image
 
 from training import records
@@ -105,23 +101,6 @@ def test_nothing_to_judge_raises_nothing():
 def test_fewer_than_two_classes_is_refused():
     with pytest.raises(ValueError, match="at least two class names"):
         diagnose([], [], classes=["daisy"])
-
-
-def test_importing_diagnosis_loads_neither_tensorflow_nor_streamlit():
-    code = """
-        import sys
-        import training.diagnosis
-        loaded = {"tensorflow", "keras", "streamlit"} & set(sys.modules)
-        assert not loaded, loaded
-    """
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
 
 
 # nan_loss ------------------------------------------------------------------------

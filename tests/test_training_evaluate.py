@@ -1,14 +1,12 @@
 """Evaluation report, inference loading, prediction and Grad-CAM heatmaps."""
 
 import json
-import subprocess
-import sys
 import textwrap
 
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import run_python
 from PIL import Image
 from sklearn.metrics import roc_auc_score, roc_curve
 
@@ -149,22 +147,6 @@ def test_a_class_missing_from_validation_has_no_roc_curve():
 def test_report_rejects_bad_input_with_a_sentence(labels, probabilities, message):
     with pytest.raises(ValueError, match=message):
         evaluation_report(labels, probabilities, ["daisy", "rose"])
-
-
-def test_importing_the_modules_loads_neither_tensorflow_nor_keras():
-    code = (
-        "import sys, training.evaluate, training.models; "
-        "print(sorted({'tensorflow', 'keras', 'sklearn', 'streamlit'} "
-        "& set(sys.modules)))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == "[]"
 
 
 def test_overlay_blends_jet_colours_over_the_picture():
@@ -396,13 +378,7 @@ def test_grad_cam_is_the_same_after_reloading_in_a_fresh_process(
 
     # The fresh process never imports the loss before load_for_inference. The
     # nested model holds the compiled one, whose loss Keras would restore.
-    result = subprocess.run(
-        [sys.executable, "-c", _RELOAD_SCRIPT, str(tmp_path)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_python(_RELOAD_SCRIPT, str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     reloaded = np.load(tmp_path / "reloaded.npz")
 

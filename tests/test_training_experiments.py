@@ -11,13 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_python
 
 from imgproc import make_pipeline
 from training.records import list_runs, read_run, read_status
@@ -32,17 +31,6 @@ def _train(**settings):
     state = run.snapshot()
     assert state["status"] == "finished", state["message"]
     return run, state
-
-
-def _python(code, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +153,7 @@ def test_cosine_schedule_and_the_cost_matrix_loss(flowers_dir, tmp_path):
     assert rates == pytest.approx(expected, rel=1e-6)
     assert state["cost_matrix"] == [[1, 4], [1, 1]]
 
-    result = _python(
+    result = run_python(
         f"""
         import keras
         import training.losses

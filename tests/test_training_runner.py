@@ -3,14 +3,10 @@
 import gc
 import json
 import math
-import os
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import run_python
 
 from training.data import scan_dataset, select_files, stratified_split
 from training.records import read_status
@@ -51,18 +47,6 @@ def _read_metrics(run_dir):
     return [json.loads(line) for line in lines]
 
 
-def _python(code, timeout=300):
-    """Run ``code`` in a fresh interpreter from the repository root."""
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-
-
 @pytest.fixture(scope="module")
 def flowers_run(flowers_dir, tmp_path_factory):
     """Two epochs of ResNet-18 on 16 daisies and 16 roses at 64 pixels."""
@@ -100,12 +84,13 @@ def xray_run(xray_dir, tmp_path_factory, flowers_run):
 
 
 def test_importing_the_package_loads_neither_tensorflow_nor_streamlit():
-    result = _python(
+    result = run_python(
         """
         import sys
-        import training, training.data, training.runner, training.models
-        import training.cli
-        loaded = {"tensorflow", "keras", "streamlit"} & set(sys.modules)
+        import training, training.cli, training.data, training.diagnosis
+        import training.evaluate, training.models, training.records
+        import training.runner, training.tfdata
+        loaded = {"tensorflow", "keras", "sklearn", "streamlit"} & set(sys.modules)
         assert not loaded, loaded
         """
     )
@@ -212,7 +197,7 @@ def test_per_batch_losses_average_to_the_epoch_loss(flowers_run):
 def test_best_model_reloads_in_a_fresh_process_with_the_same_auc(flowers_run):
     state = flowers_run.snapshot()
     config = flowers_run.config
-    result = _python(
+    result = run_python(
         f"""
         import keras, numpy as np
         from sklearn.metrics import roc_auc_score

@@ -22,6 +22,13 @@ import threading
 from pathlib import Path
 
 from training.models import SUPPORTED_DEPTHS
+from training.runner import (
+    CLASS_WEIGHTS,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    STRATEGIES,
+)
 
 __all__ = ["build_parser", "config_from_args", "format_epoch", "main"]
 
@@ -48,34 +55,29 @@ def _class_list(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def _rates(text: str) -> list[float]:
-    """Split ``"1e-4,1e-3"`` into learning rates."""
+def _numbers(text: str, separator: str, example: str) -> list[float]:
+    """Split ``text`` at ``separator`` into numbers, or say what was expected."""
     try:
-        return [float(part) for part in text.split(",") if part.strip()]
+        return [float(part) for part in text.split(separator) if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"learning rates must be numbers separated by commas: {text!r}"
+            f"expected numbers like {example}, not {text!r}"
         ) from None
+
+
+def _rates(text: str) -> list[float]:
+    """Split ``"1e-4,1e-3"`` into learning rates."""
+    return _numbers(text, ",", "1e-4,1e-3")
 
 
 def _ratio(text: str) -> list[float]:
     """Split ``"1:9"`` into relative class sizes."""
-    try:
-        return [float(part) for part in text.split(":")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"a class ratio is numbers separated by colons, like 1:9: {text!r}"
-        ) from None
+    return _numbers(text, ":", "1:9")
 
 
 def _matrix(text: str) -> list[list[float]]:
     """Parse ``"1,9;1,1"`` (rows separated by semicolons) into a matrix."""
-    try:
-        return [[float(v) for v in row.split(",")] for row in text.split(";")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"a cost matrix is rows of numbers like 1,9;1,1: {text!r}"
-        ) from None
+    return [_numbers(row, ",", "1,9;1,1") for row in text.split(";")]
 
 
 def _json_file(text: str):
@@ -183,25 +185,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LR[,LR...]",
         help="learning rate; several rates make a sweep, one run per rate",
     )
-    fit.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    fit.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     fit.add_argument(
         "--momentum", type=float, default=0.9, metavar="M", help="SGD momentum"
     )
     fit.add_argument(
         "--schedule",
-        choices=("constant", "halve", "cosine"),
+        choices=SCHEDULES,
         default="constant",
         help="halve: the rate halves after every epoch; cosine: it falls to 0",
     )
     fit.add_argument(
         "--class-weight",
-        choices=("none", "balanced"),
+        choices=CLASS_WEIGHTS,
         default="none",
         help="balanced: weigh each class inversely to its share",
     )
     fit.add_argument(
         "--loss",
-        choices=("crossentropy", "cost_matrix"),
+        choices=LOSSES,
         default="crossentropy",
         help="cost_matrix: scale each image's loss by the cost of its mistake",
     )
@@ -219,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--strategy",
-        choices=("auto", "multiworker"),
+        choices=STRATEGIES,
         default="auto",
         help="multiworker: train across the machines named in TF_CONFIG",
     )
