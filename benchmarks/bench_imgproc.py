@@ -1,14 +1,16 @@
 """Time imgproc's morphology and affine steps against scikit-image on a real X-ray.
 
 Usage: python benchmarks/bench_imgproc.py [CHEST_XRAY_DIR_OR_PNG] [--repeat N]
-                                          [--radii 1-25] [--quick]
+                                          [--radii 1-25]
+                                          [--only morphology|affine]
 
 The image is a 1024x1024 NIH chest X-ray (default: $CNN_LAB_TEST_DATA/chest_xray
 or ../shared/data/chest_xray). For every operation, footprint radius and image
 kind (bool mask from a threshold at 128, and the uint8 X-ray), and for a grid of
 affine settings on the uint8 X-ray and on its float64 copy, it prints our median
 time, scikit-image's median time, the speed-up and whether the outputs are
-identical, then a summary.
+identical, then a summary. Affine runs of ours and of scikit-image alternate, so
+that both medians see the same load on a shared machine.
 
 Identical means: bool and integer morphology outputs are equal element for
 element; float affine outputs are within 1e-9; integer affine outputs are equal
@@ -62,6 +64,17 @@ def _median_ms(function, repeat: int) -> float:
     return statistics.median(times)
 
 
+def _alternating_median_ms(ours, reference, repeat: int) -> tuple[float, float]:
+    """Median times of two functions run in turn, so both see the same load."""
+    ours_times, reference_times = [], []
+    for _ in range(repeat):
+        for function, times in ((ours, ours_times), (reference, reference_times)):
+            start = time.perf_counter()
+            function()
+            times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(ours_times), statistics.median(reference_times)
+
+
 def _find_xray(argument: str | None) -> Path:
     if argument:
         root = Path(argument)
@@ -104,6 +117,11 @@ def main() -> int:
         "--reference-repeat", type=int, default=1, help="timed runs of scikit-image"
     )
     parser.add_argument("--radii", default="1-25", help="e.g. 1-25 or 1,5,15,25")
+    parser.add_argument(
+        "--only",
+        choices=("morphology", "affine"),
+        help="time only the morphology or only the affine part",
+    )
     arguments = parser.parse_args()
 
     if "-" in arguments.radii:
@@ -123,6 +141,8 @@ def main() -> int:
     print(header + f"{'speed-up':>9} {'identical':>9}")
 
     rows = []
+    if arguments.only == "affine":
+        radii = []
     for radius in radii:
         element = _footprint(radius)
         for kind, image in images.items():
@@ -161,6 +181,9 @@ def main() -> int:
         (0.0, 1.0, 0.0, 0.0, 30.0),
         (17.0, 0.25, 0.0, 0.0, 0.0),
     ]
+    if arguments.only == "morphology":
+        cases = []
+    ties_differing = 0
     for case in cases:
         for fill in ops.FILL_MODES:
             for kind, image in (("uint8", xray), ("float64", xray / 255.0)):
@@ -180,13 +203,14 @@ def main() -> int:
                     ties = np.abs(warped - np.floor(warped) - 0.5) < 1e-9
                     identical = bool(not np.any(differs & ~ties))
                     note = f"ties differing: {int(np.count_nonzero(differs))}"
+                    ties_differing += int(np.count_nonzero(differs))
                 else:
                     identical = bool(np.allclose(ours, warped, rtol=0, atol=1e-9))
-                ours_ms = _median_ms(
+                ours_ms, reference_ms = _alternating_median_ms(
                     lambda i=image, c=case, f=fill: ops.affine(i, *c, fill=f),
+                    reference_call,
                     arguments.repeat,
                 )
-                reference_ms = _median_ms(reference_call, arguments.repeat)
                 setting = "rot={:g} s={:g} t=({:g},{:g}) sh={:g} {}".format(*case, fill)
                 rows.append(
                     _row(
@@ -204,6 +228,23 @@ def main() -> int:
     identical = sum(row["identical"] for row in rows)
     at_15 = [row["speed_up"] for row in rows if row["setting"].endswith("disk r=15")]
     print()
+    for part in ("morphology", "affine"):
+        chosen = [row for row in rows if (row["op"] == "affine") == (part == "affine")]
+        if not chosen:
+            continue
+        slowest = max(chosen, key=lambda row: row["ours"])
+        speed_ups = [row["speed_up"] for row in chosen]
+        line = (
+            f"SUMMARY {part}: {len(chosen)} cases; identical "
+            f"{sum(row['identical'] for row in chosen)}/{len(chosen)}; within "
+            f"{TARGET_MS:g} ms: {sum(row['ours'] <= TARGET_MS for row in chosen)}/"
+            f"{len(chosen)}; worst median {slowest['ours']:.2f} ms "
+            f"({slowest['setting']}); speed-up min {min(speed_ups):.1f}x, "
+            f"median {statistics.median(speed_ups):.1f}x"
+        )
+        if part == "affine":
+            line += f"; uint8 pixels differing at rounding ties: {ties_differing}"
+        print(line)
     print(
         f"SUMMARY: {len(rows)} cases; identical {identical}/{len(rows)}; "
         f"within {TARGET_MS:g} ms: {within}/{len(rows)}; worst median "
