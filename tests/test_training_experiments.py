@@ -217,7 +217,7 @@ def test_overfit_check_learns_a_tiny_subset(flowers_dir, tmp_path):
     _, state = _train(
         data_dir=str(flowers_dir),
         image_size=32,
-        epochs=15,
+        epochs=25,
         batch_size=8,
         overfit_check=True,
         augmentation={"rotation": 30.0},

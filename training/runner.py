@@ -945,6 +945,8 @@ class TrainingRun:
         # know the number of batches; now that it is counted, say it.
         steps = math.ceil(len(train_y) / config.batch_size)
         train = train.apply(tf.data.experimental.assert_cardinality(steps))
+        steps = math.ceil(len(val_y) / config.batch_size)
+        val = val.apply(tf.data.experimental.assert_cardinality(steps))
         return train, val, val_y, counts, stats
 
     def _train(self, classes, channels, train_items, val_items, n_duplicates) -> None:
