@@ -230,3 +230,32 @@ def test_a_page_address_opened_first_on_a_new_server_gets_the_app(
             expect(navigation).not_to_contain_text("app")
         finally:
             context.close()
+
+
+def test_settings_of_other_pages_survive_a_preprocessing_section_update(page, app_url):
+    page.goto(f"{app_url}/augmentation")
+    rotation = page.locator('input[type="range"][aria-label="Rotation (degrees)"]')
+    rotation.wait_for(timeout=60_000)
+    rotation.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    expect(rotation).to_have_attribute("aria-valuetext", "3", timeout=30_000)
+    page.get_by_text('"rotation": 3').first.wait_for(timeout=30_000)
+
+    # A threshold move reruns only the mask section (a fragment).
+    page.get_by_role("link", name="Preprocessing").click()
+    threshold = page.locator('input[type="range"][aria-label="Threshold value"]')
+    threshold.wait_for(timeout=60_000)
+    caption = page.get_by_text("Mask: Luminance >").first
+    caption.wait_for(timeout=60_000)
+    before = caption.inner_text()
+    threshold.focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_text("Mask: Luminance >").first).not_to_have_text(
+        before, timeout=30_000
+    )
+
+    page.get_by_role("link", name="Augmentation").click()
+    rotation.wait_for(timeout=60_000)
+    expect(rotation).to_have_attribute("aria-valuetext", "3", timeout=30_000)
+    _assert_no_error_box(page)

@@ -17,6 +17,7 @@ from imgproc.io import IMAGE_EXTENSIONS, SAMPLES, load_sample
 from pages.ui.session import (
     KEPT_PREFIXES,
     UNEXPECTED,
+    forget_unknown,
     keep_widget_state,
     report_unexpected,
 )
@@ -182,15 +183,9 @@ def _upload_source() -> tuple[np.ndarray, str] | None:
     return image, name
 
 
-def _forget_unknown(key: str, options) -> None:
-    """Drop a remembered choice (from a link or another folder) that is gone."""
-    if key in st.session_state and st.session_state[key] not in options:
-        del st.session_state[key]
-
-
 def _dataset_source() -> tuple[np.ndarray, str] | None:
     choices = dataset_choices(data_root())
-    _forget_unknown("src_dataset", choices)
+    forget_unknown("src_dataset", choices)
     name = st.sidebar.selectbox("Dataset", list(choices), key="src_dataset")
     try:
         index = scan_dataset(choices[name])
@@ -198,7 +193,7 @@ def _dataset_source() -> tuple[np.ndarray, str] | None:
         st.sidebar.warning(str(error))
         return None
 
-    _forget_unknown("src_class", index.classes)
+    forget_unknown("src_class", index.classes)
     class_name = st.sidebar.selectbox("Class", index.classes, key="src_class")
     files = index.files[class_name]
     file_names = [path.name for path in files]

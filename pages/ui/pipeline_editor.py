@@ -16,6 +16,7 @@ import streamlit as st
 
 from imgproc import OPS, PipelineError, make_pipeline, pipeline_to_json
 from imgproc.pipeline import pipeline_from_json
+from pages.ui.session import forget_state
 
 __all__ = [
     "compact_steps",
@@ -344,7 +345,8 @@ def pipeline_editor(
             args=(prefix, upload_key, on_import),
             help="Replaces the steps above with the file's steps.",
         )
-    message = st.session_state.pop(f"{prefix}import_message", None)
+    message = st.session_state.get(f"{prefix}import_message")
+    forget_state(f"{prefix}import_message")
     if message is not None:
         getattr(st, message[0])(message[1])
     return pipeline

@@ -9,6 +9,7 @@ from imgproc import PipelineError
 from imgproc.practice import EXERCISES, check_exercise
 from pages.ui.compute import run_steps
 from pages.ui.pipeline_editor import pipeline_editor
+from pages.ui.session import forget_state
 from pages.ui.visuals import image_row
 
 __all__ = ["practice_section"]
@@ -18,7 +19,7 @@ PRACTICE_OPS = ["flip", "affine", "normalize", "brightness", "resize", "center_c
 
 def _start_over(prefix: str) -> None:
     st.session_state[f"{prefix}pipeline_entries"] = []
-    st.session_state.pop(f"{prefix}verdict", None)
+    forget_state(f"{prefix}verdict")
 
 
 def _exercise(exercise, image: np.ndarray, label: str) -> None:

@@ -14,6 +14,8 @@ __all__ = [
     "KEPT_PREFIXES",
     "UNEXPECTED",
     "enter_through_app",
+    "forget_state",
+    "forget_unknown",
     "keep_widget_state",
     "mark_entered",
     "report_unexpected",
@@ -28,19 +30,40 @@ ENTERED = "app_entered"
 """Session key set once the session has run ``app.py``."""
 
 KEPT_PREFIXES = ("src_", "pp_", "aug_", "tr_")
+
+_KEPT_VALUES = "_kept_widget_values"
 """Widget keys with these prefixes keep their values when the user changes page."""
 
 
 def keep_widget_state() -> None:
     """Keep widget values alive while their page is not shown.
 
-    Streamlit forgets the value of a widget that is not drawn in a run, so
-    moving to another page and back would reset every slider. Writing each
-    value back to session state at the start of a run keeps it.
+    Streamlit forgets the value of a widget that is not drawn in a run, and a
+    fragment's rerun can drop the values of widgets on other pages too, so
+    moving to another page and back would reset every slider. At the start of
+    each full run this copies every kept value into a session-wide store and
+    writes the store back, which restores whatever Streamlit dropped. A value
+    the app itself discards goes through :func:`forget_state`.
     """
-    for key in list(st.session_state.keys()):
+    state = st.session_state
+    kept = state.setdefault(_KEPT_VALUES, {})
+    for key in list(state.keys()):
         if isinstance(key, str) and key.startswith(KEPT_PREFIXES):
-            st.session_state[key] = st.session_state[key]
+            kept[key] = state[key]
+    for key, value in kept.items():
+        state[key] = value
+
+
+def forget_state(key: str) -> None:
+    """Discard a kept value for good: :func:`keep_widget_state` will not restore it."""
+    st.session_state.pop(key, None)
+    st.session_state.get(_KEPT_VALUES, {}).pop(key, None)
+
+
+def forget_unknown(key: str, options) -> None:
+    """Forget a remembered choice (from a link, another folder) that is gone."""
+    if key in st.session_state and st.session_state[key] not in options:
+        forget_state(key)
 
 
 def report_unexpected(error: Exception, where: str) -> None:

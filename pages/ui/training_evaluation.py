@@ -17,6 +17,7 @@ import streamlit as st
 from imgproc import ImageLoadError, load_image
 from imgproc.io import IMAGE_EXTENSIONS, SAMPLES, load_sample
 from pages.ui.controls import MAX_PIXELS, MAX_UPLOAD_MB
+from pages.ui.session import forget_state
 from pages.ui.visuals import image_row
 from training import records
 from training.data import DatasetError, scan_dataset
@@ -308,7 +309,7 @@ def _show_prediction(view: dict, image, label: str, token: str, true) -> None:
     model_path = Path(view["run_dir"]) / "best.keras"
     choices = ["the predicted class", *classes]
     if st.session_state.get("tr_cam_class") not in choices:
-        st.session_state.pop("tr_cam_class", None)
+        forget_state("tr_cam_class")
     explain = st.selectbox("Grad-CAM explains", choices, key="tr_cam_class")
     class_index = classes.index(explain) if explain in classes else None
     config = json.dumps(view["config"], sort_keys=True)

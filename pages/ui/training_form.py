@@ -20,6 +20,7 @@ from imgproc import PipelineError
 from pages.ui.compute import clamp_state
 from pages.ui.controls import data_root, dataset_choices
 from pages.ui.pipeline_editor import compact_steps, current_pipeline
+from pages.ui.session import forget_unknown
 from training.data import (
     DatasetError,
     DatasetIndex,
@@ -108,12 +109,6 @@ class SettingsForm:
         return RunConfig(**{**self.settings, **changes})
 
 
-def _forget_unknown(key: str, options) -> None:
-    """Drop a remembered choice that is no longer among the options."""
-    if key in st.session_state and st.session_state[key] not in options:
-        del st.session_state[key]
-
-
 def _ordered_counts(selected: dict[str, list]) -> str:
     """``daisy 6, rose 50``: the kept images per class, in label order."""
     return ", ".join(f"{name} {len(paths)}" for name, paths in selected.items())
@@ -137,7 +132,7 @@ def _choose_dataset(form: SettingsForm) -> tuple[str, DatasetIndex | None]:
             f"No datasets found in `{root}` yet, so only the bundled set of faces "
             "is offered. The README says how to add the flower and chest X-ray sets."
         )
-    _forget_unknown("tr_dataset", choices)
+    forget_unknown("tr_dataset", choices)
     name = st.selectbox("Dataset", list(choices), key="tr_dataset")
     try:
         index = scan_dataset(choices[name])

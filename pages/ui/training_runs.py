@@ -15,7 +15,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.ui.session import report_unexpected
+from pages.ui.session import forget_state, report_unexpected
 from pages.ui.training_form import LEARNING_RATES, SettingsForm
 from pages.ui.training_live import ACTIVE_STATUSES, describe_config, ordinal
 from training import records
@@ -92,7 +92,7 @@ def resolve_shown_run(options: list[str]) -> str | None:
                 "folder, so the newest run is shown instead."
             )
     if state.get(SHOWN) not in options:
-        state.pop(SHOWN, None)
+        forget_state(SHOWN)
         for run in (active_run(), latest_run()):
             if run is not None and run.run_id in options:
                 state[SHOWN] = run.run_id
