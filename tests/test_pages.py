@@ -1007,3 +1007,28 @@ def test_an_image_past_the_pixel_limit_is_refused_with_a_sentence(
     errors = [error.value for error in app.sidebar.error]
     assert any("limit" in error and "500,000" in error for error in errors), errors
     assert any("Pick an image" in info.value for info in app.info)
+
+
+def test_damaged_run_folders_are_listed_without_breaking_the_page(tmp_path):
+    from training.runner import default_runs_root
+
+    runs = default_runs_root()
+    _write_run(
+        runs / "bad-epochs",
+        {"data_dir": str(tmp_path), "epochs": "x", "image_size": 32},
+        [{"epoch": 1, "loss": 0.5}],
+        {"status": "finished", "message": "done"},
+    )
+    _write_run(
+        runs / "bad-status",
+        {"data_dir": str(tmp_path), "epochs": 2},
+        [],
+        {"status": 5, "message": ["not", "a", "sentence"]},
+    )
+
+    app = _app("training")
+    for run_id in ("bad-epochs", "bad-status"):
+        app.query_params["run"] = run_id
+        app.run()
+        _assert_clean(app)
+        assert any(run_id in element.value for element in app.subheader)

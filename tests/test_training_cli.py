@@ -119,6 +119,8 @@ def test_one_class_folder_is_one_line_on_stderr(tmp_path, flowers_dir):
         (["--cost-matrix", "1,2;3"], "square"),
         (["--percent", "0"], "above 0 and at most 100"),
         (["--pipeline", "/no/such/file.json"], "cannot read"),
+        (["--lr", ""], "at least one learning rate"),
+        (["--lr", ","], "at least one learning rate"),
         (["--lr", "-0.1"], "learning rate"),
         (["--image-size", "4000"], "16 to 512"),
         (["--epochs", "many"], "invalid int value"),

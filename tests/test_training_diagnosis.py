@@ -920,3 +920,44 @@ def test_real_files_copied_across_splits_flag_duplicates(flowers_dir, tmp_path):
     flags = diagnose([], [], classes=FLOWERS, duplicates=len(copies))
     flag = _flag(flags, "duplicates_across_splits")
     assert flag["sentence"].startswith("2 validation images are exact copies")
+
+
+def _one_class_history(val_counts):
+    return [
+        {
+            "epoch": epoch,
+            "loss": 0.69,
+            "accuracy": 0.5,
+            "val_loss": 0.7,
+            "val_accuracy": val_counts["daisy"] / sum(val_counts.values()),
+            "val_auc": 0.5,
+            "val_counts": val_counts,
+            "val_predicted": {"daisy": sum(val_counts.values()), "rose": 0},
+        }
+        for epoch in (1, 2)
+    ]
+
+
+def test_one_class_advice_follows_the_training_balance():
+    history = _one_class_history({"daisy": 4, "rose": 4})
+    balanced = {"daisy": 16, "rose": 16}
+    skewed = {"daisy": 30, "rose": 3}
+
+    def sentence(train_counts):
+        flags = diagnose(history, [], classes=CLASSES, train_counts=train_counts)
+        return {f["rule"]: f["sentence"] for f in flags}["one_class_predictions"]
+
+    assert "training classes are balanced" in sentence(balanced)
+    assert "class weights" not in sentence(balanced)
+    assert "class weights" in sentence(skewed)
+
+
+def test_a_handful_of_validation_images_shows_no_accuracy_paradox():
+    few = _one_class_history({"daisy": 2, "rose": 1})
+    many = _one_class_history({"daisy": 16, "rose": 4})
+
+    def rules(history):
+        return {f["rule"] for f in diagnose(history, [], classes=CLASSES)}
+
+    assert "accuracy_paradox" not in rules(few)
+    assert "accuracy_paradox" in rules(many)

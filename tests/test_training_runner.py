@@ -119,6 +119,8 @@ def test_importing_the_package_loads_neither_tensorflow_nor_streamlit():
         ({"augmentation": {"shift_x": 3}}, "fraction of the image side"),
         ({"momentum": 1.0}, "momentum"),
         ({"per_class": 10, "percent": 50}, "not both"),
+        ({"cost_matrix": [[1, 2], [1, 1]]}, "only used by the cost-matrix loss"),
+        ({"loss": "cost_matrix", "cost_matrix": [[0, 0], [0, 0]]}, "zeros"),
         ({"per_class": 1}, "at least 2"),
         ({"classes": ["daisy"]}, "two different classes"),
     ],

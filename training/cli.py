@@ -66,8 +66,11 @@ def _numbers(text: str, separator: str, example: str) -> list[float]:
 
 
 def _rates(text: str) -> list[float]:
-    """Split ``"1e-4,1e-3"`` into learning rates."""
-    return _numbers(text, ",", "1e-4,1e-3")
+    """Split ``"1e-4,1e-3"`` into learning rates (at least one)."""
+    rates = _numbers(text, ",", "1e-4,1e-3")
+    if not rates:
+        raise argparse.ArgumentTypeError("give at least one learning rate, like 1e-3")
+    return rates
 
 
 def _ratio(text: str) -> list[float]:
@@ -387,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         0 when training finished, 1 when it failed, 2 for bad options or
         data, 130 when stopped with Ctrl-C.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     args = build_parser().parse_args(argv)
 

@@ -166,7 +166,9 @@ def find_datasets(root: str | os.PathLike) -> dict[str, Path]:
 
     A folder with a single class folder is listed too, so that choosing it
     explains why it cannot train (see :func:`scan_dataset`) instead of the
-    folder silently missing from the list.
+    folder silently missing from the list. When ``root`` is itself a data set
+    (its sub-folders hold images), it is listed under its own name. Folders
+    that cannot be read are left out.
 
     Args:
         root: A folder such as :func:`default_data_root`.
@@ -177,9 +179,35 @@ def find_datasets(root: str | os.PathLike) -> dict[str, Path]:
     root = Path(root)
     if not root.is_dir():
         return {}
-    return {
-        folder.name: folder for folder in _class_folders(root) if _class_folders(folder)
-    }
+    folders = _readable_folders(root)
+    found = {folder.name: folder for folder in folders if _readable_folders(folder)}
+    if any(_holds_images(folder) for folder in folders):
+        # The folder chosen is itself a data set (its sub-folders are classes).
+        found.setdefault(root.name or str(root), root)
+    return dict(sorted(found.items()))
+
+
+def _readable_folders(folder: Path) -> list[Path]:
+    """The visible sub-folders of ``folder``; none when it cannot be listed."""
+    try:
+        return _class_folders(folder)
+    except OSError:
+        return []
+
+
+def _holds_images(folder: Path, look_at: int = 50) -> bool:
+    """Whether one of the first ``look_at`` entries of ``folder`` is an image file."""
+    extensions = _image_extensions()
+    try:
+        with os.scandir(folder) as entries:
+            for number, entry in enumerate(entries):
+                if number >= look_at:
+                    return False
+                if entry.name.lower().endswith(extensions) and entry.is_file():
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 @dataclass

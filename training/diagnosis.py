@@ -61,6 +61,8 @@ OVERFIT_TRAIN_FALL = 0.02
 # Accuracy paradox: a validation set this unbalanced, and an AUC this low.
 PARADOX_MAJORITY_SHARE = 0.6
 PARADOX_MAX_AUC = 0.6
+PARADOX_MIN_IMAGES = 10
+BALANCED_RATIO = 1.5
 
 # Inputs not normalised: bounds on the statistics of a batch of inputs.
 INPUT_MAX_ABS = 20.0
@@ -375,6 +377,8 @@ def _paradox_at(entries, end, train_counts) -> str | None:
     images = "validation images" if val_counts else "images"
     if share < PARADOX_MAJORITY_SHARE or auc > PARADOX_MAX_AUC:
         return None
+    if val_counts and sum(val_counts.values()) < PARADOX_MIN_IMAGES:
+        return None  # a handful of images cannot show a class imbalance
     if accuracy < share - 1e-9:
         return None
     return (
@@ -399,7 +403,7 @@ def _single_class(entry) -> tuple[str, int] | None:
     return used[0], predicted[used[0]]
 
 
-def _one_class_at(entries, end) -> str | None:
+def _one_class_at(entries, end, train_counts=None) -> str | None:
     """The one-class sentence if it holds for the last two epochs up to ``end``."""
     if end < 2:
         return None
@@ -409,13 +413,23 @@ def _one_class_at(entries, end) -> str | None:
     name, count = latest
     truth = _counts(entries[end - 1].get("val_counts"))
     first, last = _epoch_number(entries, end - 2), _epoch_number(entries, end - 1)
-    return (
+    seen = (
         f"In epochs {first}-{last} the network put every validation image in "
         f"'{name}' ({count} of {count}), although the validation set holds "
-        f"{sum(1 for value in truth.values() if value > 0)} classes: it has "
-        "learned only which class is most common. Balance the training classes "
-        "with class weights, resampling or a cost matrix, and judge the run by "
-        "per-class recall."
+        f"{sum(1 for value in truth.values() if value > 0)} classes"
+    )
+    sizes = [value for value in (train_counts or {}).values() if value > 0]
+    if len(sizes) >= 2 and max(sizes) <= BALANCED_RATIO * min(sizes):
+        return (
+            f"{seen}, and the training classes are balanced: it has not learned "
+            "to tell them apart yet. Train for more epochs, try another learning "
+            "rate, and check that the preprocessing keeps what differs between "
+            "the classes."
+        )
+    return (
+        f"{seen}: it has learned only which class is most common. Balance the "
+        "training classes with class weights, resampling or a cost matrix, and "
+        "judge the run by per-class recall."
     )
 
 
@@ -610,7 +624,7 @@ def diagnose(
         "flat_loss": lambda end: _flat_at(entries, end, chance, start),
         "overfitting": lambda end: _overfitting_at(entries, end),
         "accuracy_paradox": lambda end: _paradox_at(entries, end, counts),
-        "one_class_predictions": lambda end: _one_class_at(entries, end),
+        "one_class_predictions": lambda end: _one_class_at(entries, end, counts),
     }
     for rule, check in epoch_rules.items():
         for end in range(1, len(entries) + 1):

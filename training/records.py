@@ -141,6 +141,10 @@ def read_status(run_dir: Path) -> dict:
     status = read_json(Path(run_dir) / "status.json", default=None)
     if not isinstance(status, dict):
         status = {"status": "unknown", "message": "This run has no status file."}
+    if not isinstance(status.get("status"), str) or not isinstance(
+        status.get("message", ""), str
+    ):
+        status = {"status": "unknown", "message": "This run's status file is damaged."}
     if status.get("status") in ACTIVE_STATUSES and not is_process_alive(
         status.get("pid")
     ):

@@ -324,6 +324,11 @@ class RunConfig:
         )
         self.loss = _check_choice("loss", self.loss, LOSSES)
         self._validate_cost_matrix()
+        if self.cost_matrix is not None and self.loss != "cost_matrix":
+            raise ConfigError(
+                "A cost matrix is only used by the cost-matrix loss; choose that "
+                "loss or leave the matrix out."
+            )
         self._validate_pipelines()
         if not _is_number(self.val_fraction) or not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(
@@ -402,6 +407,11 @@ class RunConfig:
                 f"The cost matrix has {len(rows)} rows for {len(self.classes)} classes."
             )
         self.cost_matrix = [[float(v) for v in row] for row in rows]
+        if not any(any(row) for row in self.cost_matrix):
+            raise ConfigError(
+                "A cost matrix of zeros makes every mistake free, so the network "
+                "would learn nothing; give mistakes a cost above 0."
+            )
 
     def _validate_pipelines(self) -> None:
         from imgproc import PipelineError, validate_pipeline
@@ -552,6 +562,28 @@ def _failure_sentence(error: BaseException) -> str:
     return f"Training failed with {type(error).__name__}: {detail or 'no details'}."
 
 
+def _channels_after_pipeline(pipeline, paths) -> int:
+    """1 or 3: the channels of the pictures the network will see.
+
+    Without a pipeline the files decide (see
+    :func:`training.data.detect_channels`). With one, a few files are run
+    through it, because a grayscale, channel or threshold step turns colour
+    photographs into one-channel pictures.
+    """
+    if pipeline is None:
+        return detect_channels(paths)
+    from imgproc import apply_pipeline
+    from imgproc.io import load_image
+
+    for path in list(paths)[:4]:
+        try:
+            result = apply_pipeline(load_image(path), pipeline)
+        except Exception:  # the run reports unreadable files later
+            continue
+        return 3 if result.ndim == 3 and result.shape[-1] >= 3 else 1
+    return detect_channels(paths)
+
+
 def _distribution_strategy(name: str):
     """The ``tf.distribute`` strategy for this machine and setting.
 
@@ -596,7 +628,7 @@ def _callback_class():
                 return
             logs = logs if logs is not None else {}
             self.run._epoch_ended(self.model, epoch, logs, self.val_dataset, self.val_y)
-            if self.run._stop_event.is_set():
+            if self.run._stop_event.is_set() or self.run._diverged:
                 self.model.stop_training = True
 
     return _Reporter
@@ -625,7 +657,9 @@ class TrainingRun:
         config = RunConfig.from_dict(config.to_dict())
         if resume and config.run_dir is None:
             raise ConfigError("A run can only be resumed from its folder.")
-        self.run_id = Path(config.run_dir).name if resume else _new_run_id()
+        # A run's id is its folder's name, so the page, the shell and the
+        # registry call it the same.
+        self.run_id = Path(config.run_dir).name if config.run_dir else _new_run_id()
         if config.run_dir is None:
             config.run_dir = str(default_runs_root() / self.run_id)
         self.config = config
@@ -863,7 +897,9 @@ class TrainingRun:
         train_items, val_items = stratified_split(
             chosen, config.val_fraction, config.seed
         )
-        channels = config.channels or detect_channels([p for p, _ in train_items])
+        channels = config.channels or _channels_after_pipeline(
+            config.pipeline, [path for path, _ in train_items]
+        )
         self._update(
             classes=classes,
             channels=channels,
@@ -880,7 +916,8 @@ class TrainingRun:
             },
         )
         self._update(duplicates=[[str(a), str(b)] for a, b in duplicates[:50]])
-        return classes, channels, train_items, val_items, len(duplicates)
+        copied = len({val_path for _, val_path in duplicates})
+        return classes, channels, train_items, val_items, copied
 
     def _datasets(self, classes, channels, train_items, val_items):
         """Build the training and validation ``tf.data`` pipelines.
@@ -931,9 +968,11 @@ class TrainingRun:
             train_counts=train_counts,
         )
         if np.count_nonzero(counts) < 2:
+            first = f" (the first: {skipped[0][1]})" if skipped else ""
             raise DatasetError(
-                "After skipping unreadable files, the training images hold fewer "
-                "than two classes."
+                f"After skipping {len(skipped)} file(s) that could not be read or "
+                f"preprocessed{first}, the training images hold fewer than two "
+                "classes."
             )
         if len(val_y) == 0:
             raise DatasetError("None of the validation images could be read.")
@@ -957,6 +996,12 @@ class TrainingRun:
         from training.models import build_resnet
 
         config = self.config
+        # Seed before the pipelines exist: tf.data's seeded shuffle also
+        # depends on TensorFlow's global seed, which an earlier run in this
+        # process may have set to something else.
+        if len(active_runs()) <= 1:
+            keras.utils.clear_session()
+        keras.utils.set_random_seed(config.seed)
         prepared = self._datasets(classes, channels, train_items, val_items)
         if prepared is None:
             self._set_status("stopped", "Stopped before training.")
@@ -980,8 +1025,6 @@ class TrainingRun:
             f"Building ResNet-{config.depth} {version} for {channels}-channel "
             f"{config.image_size}x{config.image_size} images.",
         )
-        if len(active_runs()) <= 1:
-            keras.utils.clear_session()
         keras.utils.set_random_seed(config.seed)
 
         cost_matrix = None
@@ -1127,7 +1170,7 @@ class TrainingRun:
             flags = list(self._state["diagnosis"])
         done = len(epochs)
         if best_epoch is None:
-            best = "no epoch finished, so no model was saved"
+            best = "no model was saved"
         elif self._monitor == "val_auc":
             best = f"best val_auc {best_auc:.3f} at epoch {best_epoch}"
         else:
@@ -1227,6 +1270,9 @@ class TrainingRun:
     def _epoch_ended(self, model, epoch: int, logs: dict, val_dataset, val_y) -> None:
         """Validate, append a metrics line, keep the best model, diagnose."""
         probabilities = np.asarray(model.predict(val_dataset, verbose=0))
+        if not np.all(np.isfinite(probabilities)):
+            # The weights hold NaN or infinity: nothing later can recover.
+            self._diverged = True
         picked = probabilities[np.arange(len(val_y)), val_y]
         cross_entropy = float(np.mean(-np.log(np.clip(picked, 1e-7, 1.0))))
         penalty = sum(float(np.asarray(loss)) for loss in model.losses)
@@ -1262,7 +1308,7 @@ class TrainingRun:
             if entry[key] is not None:
                 logs[key] = entry[key]
 
-        improved = self._improved(entry)
+        improved = not self._diverged and self._improved(entry)
         if improved:
             self._save_best(model)
             self._saved_any = True
@@ -1274,7 +1320,7 @@ class TrainingRun:
             if improved:
                 self._state["best_epoch"] = entry["epoch"]
                 self._state["best_val_auc"] = val_auc
-            if self._monitor == "val_loss":
+            if self._monitor == "val_loss" and len(np.unique(val_y)) < 2:
                 self._state["message"] = (
                     "The validation images hold one class, so val_auc is "
                     "undefined; best.keras is the epoch with the lowest val_loss."

@@ -120,7 +120,9 @@ def load_view(run_id: str, runs_root: Path) -> dict | None:
         return None
     view = records.read_run(folder)
     config = view["config"] if isinstance(view["config"], dict) else {}
-    epochs_total = config.get("epochs") or 0
+    epochs_total = config.get("epochs")
+    if not isinstance(epochs_total, int) or isinstance(epochs_total, bool):
+        epochs_total = 0
     evaluation = view.get("evaluation") or {}
     view.update(
         live=False,
@@ -170,7 +172,8 @@ def _status(view: dict) -> None:
         else:
             who = (
                 f"This run is trained by another process (id {view.get('pid')}), "
-                "for example `python -m training` in a terminal"
+                "for example `python -m training` in a terminal, so Stop here "
+                "cannot end it: press Ctrl-C where it runs"
             )
         st.caption(
             f"{who}; its curves are read from its folder every {FILE_POLL_SECONDS:g} s."
