@@ -624,3 +624,9 @@ def test_builtin_dataset_is_safe_to_call_from_many_threads(monkeypatch, tmp_path
     written = (results[0] / "face" / "000.png").stat().st_mtime_ns
     builtin_dataset()
     assert (results[0] / "face" / "000.png").stat().st_mtime_ns == written
+
+
+def test_a_data_folder_that_is_itself_a_data_set_is_listed(flowers_dir):
+    assert find_datasets(flowers_dir) == {"flowers": flowers_dir}
+    assert find_datasets(flowers_dir.parent)["flowers"] == flowers_dir
+    assert find_datasets(flowers_dir / "daisy") == {}
