@@ -439,3 +439,35 @@ def test_a_pipeline_that_fails_on_every_file_names_the_step(flowers_dir, tmp_pat
     assert state["status"] == "failed"
     assert "could not be read or preprocessed" in state["message"]
     assert "threshold" in state["message"]
+
+
+def test_a_run_trains_under_a_mirrored_strategy(flowers_dir, tmp_path):
+    # Two logical CPUs stand in for two GPUs: the model is built, compiled,
+    # trained, checkpointed and evaluated inside MirroredStrategy's scope.
+    result = run_python(
+        f"""
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from training import runner
+        strategies = []
+        def mirrored(name):
+            strategies.append(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+            return strategies[-1]
+        runner._distribution_strategy = mirrored
+        run = runner.start_run(runner.RunConfig(
+            data_dir={str(flowers_dir)!r}, per_class=6, image_size=32, epochs=2,
+            batch_size=8, class_weight="balanced", loss="cost_matrix",
+            run_dir={str(tmp_path / "mirrored")!r}))
+        run.join()
+        state = run.snapshot()
+        print(strategies[0].num_replicas_in_sync, state["status"], state["message"])
+        """
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    replicas, status = result.stdout.strip().splitlines()[-1].split()[:2]
+    assert (replicas, status) == ("2", "finished"), result.stdout[-2000:]
+    assert (tmp_path / "mirrored" / "best.keras").exists()
+    assert len(read_run(tmp_path / "mirrored")["epochs"]) == 2
