@@ -7,9 +7,9 @@ Usage: python benchmarks/bench_imgproc.py [CHEST_XRAY_DIR_OR_PNG] [--repeat N]
 The image is a 1024x1024 NIH chest X-ray (default: $CNN_LAB_TEST_DATA/chest_xray
 or ../shared/data/chest_xray). For every operation, footprint radius and image
 kind (bool mask from a threshold at 128, and the uint8 X-ray), and for a grid of
-affine settings on the uint8 X-ray and on its float64 copy, it prints our median
-time, scikit-image's median time, the speed-up and whether the outputs are
-identical, then a summary. Affine runs of ours and of scikit-image alternate, so
+affine settings on the uint8 X-ray, its float64 copy and its mask, it prints our
+median time, scikit-image's median time, the speed-up and whether the outputs
+are identical, then a summary. Affine runs of ours and of scikit-image alternate, so
 that both medians see the same load on a shared machine.
 
 Identical means: bool and integer morphology outputs are equal element for
@@ -18,7 +18,10 @@ except at pixels where scikit-image's float value lies within 1e-9 of a
 rounding tie (x.5), whose count is printed. The reference for affine is
 skimage.transform.warp(image, tform.inverse, order=1, mode=fill,
 preserve_range=True) with the transform composed from scikit-image's own
-classes, rounded and clipped to the dtype for integer images.
+classes, rounded and clipped to the dtype for integer images. A mask is
+warped with the nearest pixel, as scikit-image does for bool images: its
+reference is skimage.transform.warp(mask, inverse, order=0, mode=fill) with the
+inverse of imgproc's matrix, and identical means equal element for element.
 """
 
 from __future__ import annotations
@@ -186,18 +189,32 @@ def main() -> int:
     ties_differing = 0
     for case in cases:
         for fill in ops.FILL_MODES:
-            for kind, image in (("uint8", xray), ("float64", xray / 255.0)):
-                tform = _skimage_affine(image.shape, *case)
+            for kind, image in (
+                ("uint8", xray),
+                ("float64", xray / 255.0),
+                ("mask", xray > 128),
+            ):
+                if kind == "mask":
+                    inverse = np.linalg.inv(ops.affine_matrix(image.shape, *case))
 
-                def reference_call(i=image, t=tform, f=fill):
-                    return transform.warp(
-                        i, t.inverse, order=1, mode=f, preserve_range=True
-                    )
+                    def reference_call(i=image, m=inverse, f=fill):
+                        warped = transform.warp(i, m, order=0, mode=f, cval=0)
+                        return warped.astype(bool)
+
+                else:
+                    tform = _skimage_affine(image.shape, *case)
+
+                    def reference_call(i=image, t=tform, f=fill):
+                        return transform.warp(
+                            i, t.inverse, order=1, mode=f, preserve_range=True
+                        )
 
                 ours = ops.affine(image, *case, fill=fill)
                 warped = reference_call()
                 note = ""
-                if kind == "uint8":
+                if kind == "mask":
+                    identical = bool(np.array_equal(ours, warped))
+                elif kind == "uint8":
                     expected = np.clip(np.rint(warped), 0, 255).astype(np.uint8)
                     differs = ours != expected
                     ties = np.abs(warped - np.floor(warped) - 0.5) < 1e-9

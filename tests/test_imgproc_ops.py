@@ -466,6 +466,32 @@ def test_affine_edge_cases_equal_skimage(xray, fill):
             )
 
 
+# Half-pixel shifts and zooms put source coordinates exactly halfway between
+# pixels, where the nearest pixel depends on how the coordinate is rounded.
+MASK_CASES = {
+    **WARP_CASES,
+    "half_pixel_shift": (0.0, 1.0, 0.5, -0.5, 0.0),
+    "zoom_in_two": (0.0, 2.0, 0.0, 0.0, 0.0),
+    "zoom_out_half_turn": (270.0, 0.5, 0.5, 0.0, 0.0),
+}
+
+
+@pytest.mark.parametrize("fill", ops.FILL_MODES)
+@pytest.mark.parametrize("case", MASK_CASES.values(), ids=MASK_CASES.keys())
+def test_affine_on_mask_is_skimage_nearest_warp(xray_mask, fill, case):
+    masks = {
+        "X-ray mask": xray_mask,
+        "strided mask": xray_mask[3:1000:3, ::2],
+        "one row": xray_mask[500:501, :300],
+    }
+    for name, mask in masks.items():
+        inverse = np.linalg.inv(ops.affine_matrix(mask.shape, *case))
+        expected = transform.warp(mask, inverse, order=0, mode=fill, cval=0)
+        result = ops.affine(mask, *case, fill=fill)
+        assert result.dtype == np.bool_, name
+        np.testing.assert_array_equal(result, expected.astype(bool), err_msg=name)
+
+
 # Intensity and size
 
 
