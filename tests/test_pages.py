@@ -996,6 +996,64 @@ def test_practice_says_right_and_wrong():
     assert app.success, [w.value for w in app.warning]
 
 
+def test_a_link_carries_the_practice_steps_and_their_verdict():
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    app.session_state["pp_ex_open_rotate_90_zoom_4"] = True
+    app.run()
+    prefix = "pp_ex_rotate_90_zoom_4_"
+    _add_step(app, prefix, "affine")
+    app.number_input(key=f"{prefix}param_s1_rotation").set_value(90.0).run()
+    _add_step(app, prefix, "affine")
+    app.number_input(key=f"{prefix}param_s2_scale").set_value(4.0).run()
+    address = _address(app)
+    assert json.loads(address["ex_rotate_90_zoom_4"]) == [
+        {"op": "affine", "rotation": 90.0},
+        {"op": "affine", "scale": 4.0},
+    ]
+    assert "ex_open_rotate_90_zoom_4.1" in address["view"].split("~")
+    assert "ex_flip_lr_ud" not in address, "an exercise without steps stays out"
+
+    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    for key, value in address.items():
+        second.query_params[key] = value
+    second.run()
+    _assert_clean(second)
+    steps = second.session_state[f"{prefix}pipeline_entries"]
+    assert [entry["step"] for entry in steps] == [
+        {
+            "op": "affine",
+            "rotation": 90.0,
+            "scale": 1.0,
+            "translate_x": 0.0,
+            "translate_y": 0.0,
+            "shear": 0.0,
+            "fill": "constant",
+        },
+        {
+            "op": "affine",
+            "rotation": 0.0,
+            "scale": 4.0,
+            "translate_x": 0.0,
+            "translate_y": 0.0,
+            "shear": 0.0,
+            "fill": "constant",
+        },
+    ]
+    assert second.session_state["pp_ex_open_rotate_90_zoom_4"] is True
+    assert [box.value for box in second.success], "the verdict comes back checked"
+
+    third = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    third.query_params["ex_flip_lr_ud"] = '[{"op": "flip", "horizontal": "yes"}]'
+    third.query_params["ex_percentile_25_75"] = "[{not json"
+    third.query_params["view"] = "ex_open_flip_lr_ud.1"
+    third.run()
+    _assert_clean(third)
+    warnings = [warning.value for warning in third.warning]
+    assert any("'Flip twice'" in w and "starts empty" in w for w in warnings)
+    assert any("'Normalise with percentiles'" in w for w in warnings), warnings
+    assert third.session_state["pp_ex_flip_lr_ud_pipeline_entries"] == []
+
+
 def test_an_image_past_the_pixel_limit_is_refused_with_a_sentence(
     xray_dir, monkeypatch
 ):

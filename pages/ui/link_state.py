@@ -1,7 +1,8 @@
 """Keep the image, the pipeline and every control in the address bar.
 
 A link copied from the address bar opens the same picture with the same
-steps, and every slider, switch and choice of the page where it was left.
+steps, every slider, switch and choice of the page where it was left, and
+the steps of each practice exercise (one ``ex_<exercise>`` field each).
 The controls travel in one ``view`` field, for example
 ``view=threshold_method.otsu~radius.7~footprint.square``: the widget's key
 without the page prefix, a dot, and the value. Controls at their starting
@@ -25,6 +26,7 @@ from pages.ui.pipeline_editor import compact_steps, replace_steps
 
 __all__ = [
     "Control",
+    "publish_exercise",
     "publish_link",
     "publish_view",
     "restore_link",
@@ -33,6 +35,8 @@ __all__ = [
 
 SOURCE_FIELDS = ("src", "sample", "root", "dataset", "class", "file")
 PIPELINE_FIELD = "pipeline"
+EXERCISE_FIELD = "ex_{}"
+"""One field per practice exercise that has steps, holding them as JSON."""
 VIEW_FIELD = "view"
 SEPARATOR = "~"
 """Between two controls in the view; Python's URL encoding leaves it as it is."""
@@ -258,19 +262,34 @@ def _restore_live(
     return True
 
 
+def _linked_steps(text: str, name: str) -> dict:
+    """The validated pipeline a link field holds, as a list of steps or whole.
+
+    Raises
+    ------
+    ValueError
+        When the text is no pipeline; the message says why in a few words.
+    """
+    try:
+        data = json.loads(text)
+        if isinstance(data, list):
+            data = {"version": 1, "steps": data}
+        return pipeline_from_json(json.dumps(data), name=name)
+    except json.JSONDecodeError as error:
+        raise ValueError(error.msg) from None
+    except PipelineError as error:
+        raise ValueError(str(error)) from None
+
+
 def _restore_pipeline(
     prefix: str, text: str, live: str | None, switches: Mapping[str, str]
 ) -> str | None:
     """Replace the page's steps with the link's; returns a sentence on failure."""
     try:
-        data = json.loads(text)
-        if isinstance(data, list):
-            data = {"version": 1, "steps": data}
-        pipeline = pipeline_from_json(json.dumps(data), name="The link's pipeline")
-    except (json.JSONDecodeError, PipelineError) as error:
-        message = str(error) if isinstance(error, PipelineError) else error.msg
+        pipeline = _linked_steps(text, "The link's pipeline")
+    except ValueError as error:
         return (
-            f"The pipeline in the link could not be read ({message}); the page "
+            f"The pipeline in the link could not be read ({error}); the page "
             "starts with its own steps."
         )
     replace_steps(prefix, pipeline)
@@ -282,10 +301,35 @@ def _restore_pipeline(
     return None
 
 
+def _restore_exercises(exercises: Mapping[str, tuple[str, str]]) -> list[str]:
+    """Give each practice exercise the steps its link field holds.
+
+    An exercise whose steps come from the link is marked to be checked when
+    it is first drawn, so the link shows the sender's verdict too.
+    """
+    problems = []
+    for exercise_id, (prefix, title) in exercises.items():
+        text = st.query_params.get(EXERCISE_FIELD.format(exercise_id))
+        if not text:
+            continue
+        try:
+            pipeline = _linked_steps(text, f"The steps for '{title}'")
+        except ValueError as error:
+            problems.append(
+                f"The practice steps for '{title}' in the link could not be read "
+                f"({error}), so that exercise starts empty."
+            )
+            continue
+        replace_steps(prefix, pipeline)
+        st.session_state[f"{prefix}check_on_load"] = True
+    return problems
+
+
 def restore_link(
     prefix: str,
     controls: Sequence[Control] = (),
     live_switches: Mapping[str, str] | None = None,
+    exercises: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[str]:
     """Read the link once per session, before any widget; returns what failed.
 
@@ -301,6 +345,9 @@ def restore_link(
         For each section step the page can keep in its pipeline, the toggle
         that includes it. With them a linked pipeline's steps keep following
         the page's sliders; without, they become fixed steps.
+    exercises : mapping of str to (str, str), optional
+        For each practice exercise, the session prefix of its pipeline and
+        its title; the link's ``ex_<exercise>`` field gives it its steps.
 
     Returns
     -------
@@ -335,6 +382,7 @@ def restore_link(
         )
         if problem:
             problems.append(problem)
+    problems.extend(_restore_exercises(exercises or {}))
     return problems
 
 
@@ -400,3 +448,13 @@ def publish_link(pipeline: dict | None) -> None:
             "only the pipeline and the controls: a link opens them on the page's "
             "first sample."
         )
+
+
+def publish_exercise(exercise_id: str, pipeline: dict) -> None:
+    """Write one practice exercise's steps into the query string.
+
+    An exercise without steps leaves no field, so an untouched page keeps a
+    short link.
+    """
+    text = compact_steps(pipeline) if pipeline["steps"] else None
+    _set_field(EXERCISE_FIELD.format(exercise_id), text)

@@ -8,13 +8,20 @@ import streamlit as st
 from imgproc import PipelineError
 from imgproc.practice import EXERCISES, check_exercise
 from pages.ui.compute import run_steps
+from pages.ui.link_state import Control, publish_exercise
 from pages.ui.pipeline_editor import pipeline_editor
 from pages.ui.session import forget_state
 from pages.ui.visuals import image_row
 
-__all__ = ["practice_section"]
+__all__ = ["CONTROLS", "EXERCISE_PREFIXES", "practice_section"]
 
 PRACTICE_OPS = ["flip", "affine", "normalize", "brightness", "resize", "center_crop"]
+CONTROLS = tuple(Control.switch(f"pp_ex_open_{exercise.id}") for exercise in EXERCISES)
+"""Whether each exercise is open; a link carries it in its view."""
+EXERCISE_PREFIXES = {
+    exercise.id: (f"pp_ex_{exercise.id}_", exercise.title) for exercise in EXERCISES
+}
+"""Each exercise's session prefix and title, for the link's ``ex_`` fields."""
 
 
 def _start_over(prefix: str) -> None:
@@ -41,6 +48,9 @@ def _exercise(exercise, image: np.ndarray, label: str) -> None:
         )
     if pipeline is None:
         return
+    publish_exercise(exercise.id, pipeline)
+    if st.session_state.pop(f"{prefix}check_on_load", False) and pipeline["steps"]:
+        check = True
     if check:
         right, sentence = check_exercise(exercise.id, pipeline, image)
         st.session_state[f"{prefix}verdict"] = (right, sentence, pipeline)

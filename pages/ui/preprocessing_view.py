@@ -18,6 +18,7 @@ from imgproc.dicom import dicom_pipeline_steps
 from pages.ui import compare_view as compare
 from pages.ui import contrast_section as contrast
 from pages.ui import mask_section as mask
+from pages.ui import practice_section as practice
 from pages.ui.compute import run_steps
 from pages.ui.controls import current_dicom, image_source, report_unexpected
 from pages.ui.link_state import (
@@ -28,7 +29,6 @@ from pages.ui.link_state import (
     set_unless_linked,
 )
 from pages.ui.pipeline_editor import pipeline_editor, sync_live_steps
-from pages.ui.practice_section import practice_section
 from pages.ui.visuals import image_row
 
 logger = logging.getLogger(__name__)
@@ -60,10 +60,11 @@ CONTROLS = (
     mask.CONTROLS
     + contrast.CONTROLS
     + compare.CONTROLS
+    + practice.CONTROLS
     + (Control.choice(f"{PREFIX}new_op", list(OPS)),)
 )
-"""Every control whose position a link carries. The pipeline's own steps
-travel in the link's pipeline field, and the practice exercises start empty."""
+"""Every control whose position a link carries. The steps of the pipeline and
+of each practice exercise travel in their own fields."""
 
 
 def _guarded(section):
@@ -195,13 +196,15 @@ def _pipeline_fragment(image, label):
 @st.fragment
 @_guarded
 def _practice_fragment(image, label):
-    practice_section(image, label)
+    practice.practice_section(image, label)
 
 
 def render() -> None:
     """Draw everything below the title; reruns redo only what changed."""
     st.session_state[FULL_RUN] = True
-    for problem in restore_link(PREFIX, CONTROLS, LIVE_SWITCHES):
+    for problem in restore_link(
+        PREFIX, CONTROLS, LIVE_SWITCHES, practice.EXERCISE_PREFIXES
+    ):
         st.warning(problem)
 
     loaded = image_source()
