@@ -466,6 +466,8 @@ def test_training_bad_settings_give_sentences(tmp_path, flowers_dir):
 
     for text, expected in [
         ("1:0", "must be above 0"),
+        ("1:inf", "not an ordinary number"),
+        ("1:1e400", "not an ordinary number"),
         ("1:2:3", "3 number(s) for 2 classes"),
         ("one to nine", "not numbers separated by colons"),
     ]:

@@ -405,6 +405,35 @@ def test_queued_runs_start_in_order_when_a_slot_frees(flowers_dir, tmp_path):
     assert starts == sorted(starts)
 
 
+def test_a_resumed_run_shows_its_finished_epochs_while_it_waits(
+    flowers_dir, tmp_path, monkeypatch
+):
+    import training.runner
+    from training import records
+    from training.runner import resume_run
+
+    folder = tmp_path / "interrupted"
+    folder.mkdir()
+    config = RunConfig(data_dir=str(flowers_dir), epochs=4, run_dir=str(folder))
+    records.write_json(folder / "config.json", config.to_dict())
+    for epoch, loss in ((1, 0.9), (2, 0.7)):
+        records.append_line(folder / "metrics.jsonl", {"epoch": epoch, "loss": loss})
+    for step, loss in ((1, 1.1), (2, None), (3, 0.8)):
+        records.append_line(folder / "batches.jsonl", [step, loss])
+    records.write_json(folder / "status.json", {"status": "stopped"})
+    monkeypatch.setattr(training.runner, "max_concurrent_runs", lambda: 0)
+
+    run = resume_run(folder)
+    state = run.snapshot()
+    assert state["status"] == "queued" and state["queue_position"] == 1
+    assert [entry["epoch"] for entry in state["epochs"]] == [1, 2]
+    assert state["batch_losses"] == [[1, 1.1], [3, 0.8]]
+    assert state["progress"] == 0.5
+    run.stop()
+    assert run.join(5)
+    assert run.snapshot()["status"] == "stopped"
+
+
 def test_two_slots_train_two_runs_at_once(flowers_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_LAB_MAX_RUNS", "2")
     runs = [

@@ -793,8 +793,25 @@ class TrainingRun:
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         records.write_json(self.run_dir / "config.json", self.config.to_dict())
+        if self.resume:
+            self._show_saved_progress()
         self._enqueued = True
         self._set_status("queued", "Waiting for a free training slot.")
+
+    def _show_saved_progress(self) -> None:
+        """Show the folder's finished epochs while a resumed run waits.
+
+        When the run starts, :meth:`_restore_progress` keeps only what the
+        backup covers.
+        """
+        saved = records.read_run(self.run_dir)
+        epochs = saved["epochs"]
+        with self._lock:
+            self._state["epochs"] = epochs
+            self._state["batch_losses"] = [
+                list(pair) for pair in saved["batch_losses"] if pair[1] is not None
+            ]
+            self._state["progress"] = min(1.0, len(epochs) / self.config.epochs)
 
     def _launch(self) -> None:
         """Start the worker thread (the dispatcher calls this once)."""

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -210,7 +211,12 @@ def _parse_ratio(text: str, classes: list[str]) -> tuple[list[float] | None, str
             f"classes ({', '.join(classes)}); write one per class, like "
             f"{':'.join(['1'] * (len(classes) - 1) + ['9'])}."
         )
-    if not all(math.isfinite(value) and value > 0 for value in ratio):
+    if not all(math.isfinite(value) for value in ratio):
+        return None, (
+            f"The class ratio {text!r} holds something that is not an ordinary "
+            "number (infinite, or too large to count); write numbers like 1:9."
+        )
+    if not all(value > 0 for value in ratio):
         return None, "Every number in the class ratio must be above 0."
     return ratio, ""
 
@@ -614,8 +620,11 @@ def _cost_matrix(train_counts: dict, form: SettingsForm) -> list[list[float]] | 
         },
     )
     values = edited.to_numpy(dtype=float, na_value=math.nan)
-    if not (values >= 0).all():
-        problem = "Every cell of the cost matrix needs a number of at least 0."
+    if not (np.isfinite(values) & (values >= 0)).all():
+        problem = (
+            "Every cell of the cost matrix needs an ordinary number of at least 0 "
+            "(not empty, not infinite)."
+        )
         form.problems.append(problem)
         st.warning(problem)
         return None
@@ -698,15 +707,17 @@ def training_section(form: SettingsForm, train_counts: dict) -> None:
             help="The cost-matrix loss multiplies each image's loss by the price "
             "of the mistake the network makes on it.",
         )
-        cost_matrix = None
-        if loss == "cost_matrix":
-            cost_matrix = _cost_matrix(train_counts, form)
         name = st.text_input(
             "Run name (optional)",
             key="tr_run_name",
             max_chars=60,
             help="A label for the list of runs and the overlaid curves.",
         )
+    # The matrix gets the page's full width: a column is too narrow for
+    # "predicted <class>" headers.
+    cost_matrix = None
+    if loss == "cost_matrix":
+        cost_matrix = _cost_matrix(train_counts, form)
     form.settings.update(
         epochs=int(epochs),
         batch_size=int(batch_size),
