@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pages.ui.run_settings import show_settings_notes
 from pages.ui.session import enter_through_app
 from pages.ui.training_evaluation import evaluation_section, prediction_section
 from pages.ui.training_form import settings_form
@@ -28,6 +29,7 @@ st.markdown(
 # Load TensorFlow in the background while the learner reads the settings, so
 # the first loss point arrives seconds sooner after Start.
 warm_up()
+show_settings_notes()
 form = settings_form()
 runs_root = default_runs_root()
 summaries = run_summaries(runs_root)

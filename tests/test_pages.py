@@ -428,6 +428,123 @@ def test_training_cost_matrix_starts_with_the_rarer_class_dearer(
     assert config["class_weight"] == "balanced" and config["loss"] == "cost_matrix"
 
 
+def test_a_runs_settings_come_back_into_the_form(tmp_path, flowers_dir, stop_runs):
+    from training.runner import default_runs_root, get_run
+
+    pipeline = {
+        "version": 1,
+        "steps": [{"op": "normalize", "method": "percentile", "low": 25.0}],
+    }
+    config = _shell_run_config(
+        flowers_dir,
+        percent=25.0,
+        class_ratio=[1.0, 3.0],
+        batch_size=8,
+        learning_rate=1e-2,
+        optimizer="sgd",
+        schedule="cosine",
+        depth=34,
+        preact=False,
+        class_weight="balanced",
+        loss="cost_matrix",
+        cost_matrix=[[1.0, 4.0], [2.0, 1.0]],
+        pipeline=pipeline,
+        augmentation={"flip_horizontal": True, "rotation": 15.0, "zoom": 1.2},
+        val_fraction=0.25,
+        seed=7,
+    )
+    _write_run(
+        default_runs_root() / "20250101-120000-set001",
+        config,
+        EPOCHS,
+        {"status": "finished", "message": "Finished."},
+    )
+
+    # A fresh tab (as after a reload) opened on the run, then the button.
+    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    app.query_params["run"] = "20250101-120000-set001"
+    app.run()
+    app.switch_page("pages/training.py")
+    app.run()
+    assert app.session_state["tr_epochs"] == 5, "the form starts at its defaults"
+    app.button(key="btn_use_settings").click().run()
+    _assert_clean(app)
+
+    state = app.session_state
+    assert app.sidebar.text_input(key="src_data_root").value == str(flowers_dir.parent)
+    assert app.selectbox(key="tr_dataset").value == "flowers"
+    assert app.radio(key="tr_subset").value == "percent"
+    assert _slider(app, "Share of each class (%)").value == 25
+    assert app.toggle(key="tr_imbalance").value is True
+    assert app.text_input(key="tr_class_ratio_flowers").value == "1:3"
+    assert app.select_slider(key="tr_image_size").value == 32
+    assert app.radio(key="tr_preprocessing").value == "page"
+    assert app.toggle(key="tr_augment").value is True
+    assert state["aug_flip_h"] is True and state["aug_rotation"] == 15
+    assert state["aug_zoom"] == 1.2
+    assert app.number_input(key="tr_seed").value == 7
+    assert _slider(app, "Validation share").value == 0.25
+    assert app.radio(key="tr_depth").value == 34
+    assert app.radio(key="tr_version").value == "v1"
+    assert _slider(app, "Epochs").value == 4
+    assert app.select_slider(key="tr_batch_size").value == 8
+    assert app.select_slider(key="tr_learning_rate").value == 1e-2
+    assert app.radio(key="tr_optimizer").value == "sgd"
+    assert app.radio(key="tr_schedule").value == "cosine"
+    assert app.radio(key="tr_class_weight").value == "balanced"
+    assert app.radio(key="tr_loss").value == "cost_matrix"
+    assert app.text_input(key="tr_run_name").value == "from the shell"
+    notes = " ".join(info.value for info in app.info)
+    assert "now holds the run's settings" in notes
+    assert "Preprocessing page's pipeline now holds the run's 1 step(s)" in notes
+    assert not app.button(key="btn_start").disabled, [w.value for w in app.warning]
+
+    # Start trains exactly the loaded settings.
+    app.button(key="btn_start").click().run()
+    _assert_clean(app)
+    started = get_run(_shown_run_id(app))
+    started.stop()
+    again = json.loads((started.run_dir / "config.json").read_text())
+    # The page writes every augmentation range; those the run left out are
+    # at "no change".
+    assert again.pop("augmentation") == {
+        **config.pop("augmentation"),
+        "flip_vertical": False,
+        "shift_x": 0.0,
+        "shift_y": 0.0,
+        "shear": 0.0,
+        "brightness": 0.0,
+        "fill": "constant",
+    }
+    assert {key: value for key, value in again.items() if key != "run_dir"} == {
+        key: value for key, value in config.items() if key != "run_dir"
+    }
+
+
+def test_settings_the_form_cannot_show_are_named(tmp_path, flowers_dir):
+    from training.runner import default_runs_root
+
+    config = _shell_run_config(
+        tmp_path / "gone" / "flowers", learning_rate=5e-3, momentum=0.8
+    )
+    _write_run(
+        default_runs_root() / "20250101-120000-set002",
+        config,
+        EPOCHS,
+        {"status": "finished", "message": "Finished."},
+    )
+    app = _app("training")
+    app.query_params["run"] = "20250101-120000-set002"
+    app.run()
+    app.button(key="btn_use_settings").click().run()
+    _assert_clean(app)
+    notes = " ".join(info.value for info in app.info)
+    assert "no dataset this page can find" in notes
+    assert "learning rate (0.005) is not on this page's slider" in notes
+    assert "momentum 0.8" in notes
+    assert app.select_slider(key="tr_learning_rate").value == 1e-3
+
+
 def test_training_offers_resume_for_an_interrupted_run(tmp_path, stop_runs):
     import subprocess
 

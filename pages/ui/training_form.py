@@ -34,9 +34,13 @@ from training.models import BLOCK_EXPLANATIONS, STAGES, block_diagram
 from training.runner import ConfigError, RunConfig, active_runs, learning_rate_at
 
 __all__ = [
+    "AUGMENTATION_SIZE",
     "BATCH_SIZES",
+    "COST_STORE",
+    "COST_VERSION",
     "IMAGE_SIZES",
     "LEARNING_RATES",
+    "PREPROCESSING_PREFIX",
     "SettingsForm",
     "augmentation_ranges",
     "settings_form",
@@ -70,8 +74,10 @@ PREPROCESSING_PREFIX = "pp_"
 AUGMENTATION_SIZE = "aug_image_size"
 """Session key where the Augmentation page keeps (height, width) of its picture."""
 
-_COST_STORE = "tr_cost_matrix"
-_COST_VERSION = "_tr_cost_version"
+COST_STORE = "tr_cost_matrix"
+"""Session key of the edited cost matrix and the classes it was made for."""
+COST_VERSION = "_tr_cost_version"
+"""Session key counted up to redraw the cost-matrix editor from the store."""
 _SUMMARIES = "_tr_summaries"
 
 
@@ -595,10 +601,10 @@ def _cost_matrix(train_counts: dict, form: SettingsForm) -> list[list[float]] | 
     classes = list(train_counts)
     if len(classes) < 2:
         return None
-    stored = st.session_state.get(_COST_STORE)
+    stored = st.session_state.get(COST_STORE)
     if st.button("Reset to 'rarer class dearer'", key="btn_cost_reset"):
         stored = None
-        st.session_state[_COST_VERSION] = st.session_state.get(_COST_VERSION, 0) + 1
+        st.session_state[COST_VERSION] = st.session_state.get(COST_VERSION, 0) + 1
     if not stored or stored.get("classes") != classes:
         stored = {
             "classes": classes,
@@ -609,7 +615,7 @@ def _cost_matrix(train_counts: dict, form: SettingsForm) -> list[list[float]] | 
         index=[f"true {name}" for name in classes],
         columns=[f"predicted {name}" for name in classes],
     )
-    version = st.session_state.get(_COST_VERSION, 0)
+    version = st.session_state.get(COST_VERSION, 0)
     edited = st.data_editor(
         frame,
         key=f"edit_tr_cost_{version}_{'|'.join(classes)}",
@@ -629,7 +635,7 @@ def _cost_matrix(train_counts: dict, form: SettingsForm) -> list[list[float]] | 
         st.warning(problem)
         return None
     matrix = values.tolist()
-    st.session_state[_COST_STORE] = {"classes": classes, "matrix": matrix}
+    st.session_state[COST_STORE] = {"classes": classes, "matrix": matrix}
     st.caption(
         "Row: the true class; column: what the network said. Right answers "
         "usually cost 1; the starting values make missing a rarer class dearer "

@@ -16,6 +16,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages.ui.run_settings import use_run_settings
 from pages.ui.session import report_unexpected
 from pages.ui.visuals import epoch_chart
 from training import records
@@ -332,6 +333,14 @@ def live_section(run_id: str | None, runs_root: Path) -> dict | None:
     name = f" ({config['name']})" if config.get("name") else ""
     st.subheader(f"Run {view['run_id']}{name}")
     st.caption(describe_config(config))
+    st.button(
+        "Use this run's settings",
+        key="btn_use_settings",
+        on_click=use_run_settings,
+        args=(config,),
+        help="Puts the run's data, model and training settings back into the "
+        "form above, to repeat it with one change.",
+    )
     if not view["active"]:
         render_run(view)
         return view
