@@ -483,6 +483,7 @@ def test_affine_on_mask_is_skimage_nearest_warp(xray_mask, fill, case):
         "X-ray mask": xray_mask,
         "strided mask": xray_mask[3:1000:3, ::2],
         "one row": xray_mask[500:501, :300],
+        "one column": xray_mask[:300, 400:401],
     }
     for name, mask in masks.items():
         inverse = np.linalg.inv(ops.affine_matrix(mask.shape, *case))
@@ -490,6 +491,29 @@ def test_affine_on_mask_is_skimage_nearest_warp(xray_mask, fill, case):
         result = ops.affine(mask, *case, fill=fill)
         assert result.dtype == np.bool_, name
         np.testing.assert_array_equal(result, expected.astype(bool), err_msg=name)
+
+
+def test_affine_on_mask_matches_skimage_for_random_settings(xray_mask):
+    # Half-pixel shifts and quarter-degree turns land many coordinates on
+    # rounding ties and on the border, where the fill rules decide.
+    rng = np.random.default_rng(3)
+    mask = xray_mask[::2, ::3]
+    for _ in range(12):
+        case = (
+            float(rng.integers(-720, 721)) / 4,
+            float(rng.choice([0.05, 0.25, 0.5, 1.0, 1.5, 3.0])),
+            float(rng.integers(-400, 401)) / 2,
+            float(rng.integers(-400, 401)) / 2,
+            float(rng.integers(-40, 41)),
+        )
+        inverse = np.linalg.inv(ops.affine_matrix(mask.shape, *case))
+        for fill in ops.FILL_MODES:
+            expected = transform.warp(mask, inverse, order=0, mode=fill, cval=0)
+            np.testing.assert_array_equal(
+                ops.affine(mask, *case, fill=fill),
+                expected.astype(bool),
+                err_msg=f"{case} {fill}",
+            )
 
 
 # Intensity and size
