@@ -1572,22 +1572,70 @@ def _warp_general(
 # Output rows per block of the nearest-pixel warp; a block's coordinates stay
 # in the processor cache.
 _NEAREST_ROWS = 64
-# scipy.ndimage's names for the fill modes, as scikit-image translates them
-# when it warps with the nearest pixel.
-_NDIMAGE_FILL = {"reflect": "mirror", "wrap": "grid-wrap"}
 
 
-def _nearest_index(coordinates: np.ndarray, size: int) -> np.ndarray:
-    """Index of the pixel nearest each coordinate, clamped into the picture.
+def _fold_outside(coordinates: np.ndarray, size: int, fill: str) -> np.ndarray:
+    """Fold coordinates outside the picture back in, as scipy's ndimage does.
 
-    A coordinate is rounded half up, ``floor(c + 0.5)``, as
-    :func:`scipy.ndimage.map_coordinates` rounds for a nearest-pixel lookup.
-    Clamping first is exactly scipy's ``nearest`` mode (scikit-image's
-    ``edge``) and leaves coordinates inside the picture as they are.
+    ``reflect`` (scipy's ``mirror``) mirrors about the first and last pixel
+    centres, so the pattern repeats every ``2 * (size - 1)``; ``wrap``
+    (``grid-wrap``) repeats the picture every ``size`` pixels. The steps are
+    scipy's, in the same floating-point order. Within one repeat of the
+    picture, the usual case, they reduce to a single addition or
+    subtraction.
     """
-    index = np.clip(coordinates, 0, size - 1)
-    index += 0.5
-    return np.floor(index, out=index).astype(np.intp)
+    last = size - 1
+    low, high = coordinates.min(), coordinates.max()
+    if fill == "reflect":
+        period = 2 * last
+        if low > 1 - period and high < period - 1:
+            below = np.where(
+                coordinates <= 1 - size, coordinates + period, -coordinates
+            )
+            above = np.where(coordinates >= size, period - coordinates, coordinates)
+        else:
+            below = period * np.trunc(-coordinates / period) + coordinates
+            below = np.where(below <= 1 - size, below + period, -below)
+            above = coordinates - period * np.trunc(coordinates / period)
+            above = np.where(above >= size, period - above, above)
+    elif low > 1 - size and high < 2 * size - 1:
+        below = coordinates + size
+        above = np.where(coordinates >= size, coordinates - size, coordinates)
+    else:
+        below = coordinates + size * (np.trunc((-1 - coordinates) / size) + 1)
+        above = coordinates - size * np.trunc(coordinates / size)
+    return np.where(
+        coordinates < 0, below, np.where(coordinates > last, above, coordinates)
+    )
+
+
+def _nearest_index(coordinates: np.ndarray, size: int, fill: str) -> np.ndarray:
+    """Index of the pixel nearest each source coordinate, as scipy picks it.
+
+    :func:`scipy.ndimage.map_coordinates` first folds a coordinate outside
+    the picture back in (clamps it for ``edge``, mirrors it about the end
+    pixels for ``reflect``, adds or takes away the side for ``wrap``), then
+    rounds half up, ``floor(c + 0.5)``, and folds an index that rounding
+    pushed past the last pixel once more. The same floating-point steps here
+    give the same pixels. ``constant`` is clamped like ``edge``; the caller
+    fixes the points outside.
+    """
+    last = size - 1
+    if size == 1:
+        return np.zeros(coordinates.shape, np.intp)
+    if fill in ("edge", "constant"):
+        folded = np.clip(coordinates, 0, last)
+    elif coordinates.min() >= 0 and coordinates.max() <= last:
+        folded = coordinates.copy()
+    else:
+        folded = _fold_outside(coordinates, size, fill)
+    folded += 0.5
+    index = np.floor(folded, out=folded).astype(np.intp)
+    if fill == "reflect":
+        index = np.where(index > last, 2 * last - index, index)
+    elif fill == "wrap":
+        np.mod(index, size, out=index)
+    return index
 
 
 def _warp_nearest(mask: np.ndarray, inverse: np.ndarray, fill: str) -> np.ndarray:
@@ -1597,11 +1645,10 @@ def _warp_nearest(mask: np.ndarray, inverse: np.ndarray, fill: str) -> np.ndarra
     coordinate with one matrix product and handing them to
     :func:`scipy.ndimage.map_coordinates`. This computes the coordinates with
     the same product, block by block of output rows, so they are the same to
-    the last bit. Points inside the picture, and every point for ``edge``,
-    are looked up with NumPy by scipy's rounding rule; with ``constant`` fill
-    points further than a pixel outside are 0 and only the thin band around
-    the border goes to scipy; a ``reflect`` or ``wrap`` block that reaches
-    outside the picture goes to scipy whole.
+    the last bit, and picks the pixels with NumPy by scipy's rounding and
+    folding rules. With ``constant`` fill, points further than a pixel
+    outside the picture are 0 and only the band within a pixel of its border
+    goes to scipy itself.
     """
     height, width = mask.shape
     source = mask.view(np.uint8)
@@ -1621,27 +1668,12 @@ def _warp_nearest(mask: np.ndarray, inverse: np.ndarray, fill: str) -> np.ndarra
             rows = np.ascontiguousarray(mapped[..., 1])
             columns = np.ascontiguousarray(mapped[..., 0])
             target = warped[top:bottom]
-            inside = (
-                rows.min() >= 0
-                and rows.max() <= height - 1
-                and columns.min() >= 0
-                and columns.max() <= width - 1
-            )
-            if not inside and fill in _NDIMAGE_FILL:
-                ndimage.map_coordinates(
-                    source,
-                    np.stack([rows, columns]),
-                    output=target,
-                    order=0,
-                    mode=_NDIMAGE_FILL[fill],
-                )
-                continue
-
-            index = _nearest_index(rows, height)
-            index *= width
-            index += _nearest_index(columns, width)
-            np.take(flat, index, out=target)
-            if inside or fill == "edge":
+            row_index = _nearest_index(rows, height, fill)
+            column_index = _nearest_index(columns, width, fill)
+            row_index *= width
+            row_index += column_index
+            np.take(flat, row_index, out=target)
+            if fill != "constant":
                 continue
             far = (rows < -1) | (rows > height) | (columns < -1) | (columns > width)
             target[far] = 0
