@@ -1097,11 +1097,16 @@ def _add_step(app: AppTest, prefix: str, op: str) -> None:
     _assert_clean(app)
 
 
-def test_practice_says_right_and_wrong():
+def _open_exercise(exercise_id: str) -> tuple[AppTest, str]:
+    """A fresh page with one practice exercise open, and its session prefix."""
     app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
-    app.session_state["pp_ex_open_flip_lr_ud"] = True
+    app.session_state[f"pp_ex_open_{exercise_id}"] = True
     app.run()
-    prefix = "pp_ex_flip_lr_ud_"
+    return app, f"pp_ex_{exercise_id}_"
+
+
+def test_practice_says_right_and_wrong():
+    app, prefix = _open_exercise("flip_lr_ud")
     _add_step(app, prefix, "flip")
     app.button(key=f"btn_{prefix}check").click().run()
     _assert_clean(app)
@@ -1116,10 +1121,7 @@ def test_practice_says_right_and_wrong():
 
 
 def test_a_link_carries_the_practice_steps_and_their_verdict():
-    app = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
-    app.session_state["pp_ex_open_rotate_90_zoom_4"] = True
-    app.run()
-    prefix = "pp_ex_rotate_90_zoom_4_"
+    app, prefix = _open_exercise("rotate_90_zoom_4")
     _add_step(app, prefix, "affine")
     app.number_input(key=f"{prefix}param_s1_rotation").set_value(90.0).run()
     _add_step(app, prefix, "affine")
