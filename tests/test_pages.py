@@ -916,6 +916,21 @@ def test_a_broken_pipeline_file_gives_a_sentence():
     assert [step["op"] for step in _pipeline(app)["steps"]] == ["normalize"]
 
 
+def _opened_at(address) -> AppTest:
+    """A fresh session opened on an address bar holding ``address``."""
+    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
+    for key, value in address.items():
+        second.query_params[key] = value[0] if isinstance(value, list) else value
+    second.run()
+    _assert_clean(second)
+    return second
+
+
+def _open_link(app: AppTest) -> AppTest:
+    """A fresh session opened on the address bar of ``app``."""
+    return _opened_at(app.query_params)
+
+
 def test_a_link_reproduces_the_image_and_the_pipeline():
     app = _app()
     app.sidebar.selectbox(key="src_sample").set_value("camera").run()
@@ -925,22 +940,15 @@ def test_a_link_reproduces_the_image_and_the_pipeline():
     expected = _pipeline(app)
     assert shared["sample"] == ["camera"] or shared["sample"] == "camera"
 
-    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
-    for key, value in shared.items():
-        second.query_params[key] = value[0] if isinstance(value, list) else value
-    second.run()
-    _assert_clean(second)
+    second = _opened_at(shared)
     assert _pipeline(second) == expected
     assert any(text.startswith("**camera**") for text in _texts(second))
 
 
 def test_a_broken_link_gives_a_sentence_and_the_defaults():
-    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
-    second.query_params["pipeline"] = '[{"op": "sharpen"}]'
-    second.query_params["src"] = "sample"
-    second.query_params["sample"] = "no-such-photo"
-    second.run()
-    _assert_clean(second)
+    second = _opened_at(
+        {"pipeline": '[{"op": "sharpen"}]', "src": "sample", "sample": "no-such-photo"}
+    )
     warnings = " ".join(warning.value for warning in second.warning)
     assert "could not be read" in warnings
     assert "no known sample" in warnings
@@ -950,25 +958,10 @@ def test_a_broken_link_gives_a_sentence_and_the_defaults():
 def test_a_link_cannot_move_the_data_folder_outside_the_servers(tmp_path):
     outside = tmp_path / "elsewhere"
     (outside / "secrets" / "a").mkdir(parents=True)
-    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
-    second.query_params["src"] = "dataset"
-    second.query_params["root"] = str(outside)
-    second.query_params["dataset"] = "secrets"
-    second.run()
-    _assert_clean(second)
+    second = _opened_at({"src": "dataset", "root": str(outside), "dataset": "secrets"})
     warnings = " ".join(warning.value for warning in second.warning)
     assert "outside this server's data folder" in warnings
     assert second.sidebar.text_input(key="src_data_root").value != str(outside)
-
-
-def _open_link(app: AppTest) -> AppTest:
-    """A fresh session opened on the address bar of ``app``."""
-    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
-    for key, value in app.query_params.items():
-        second.query_params[key] = value[0] if isinstance(value, list) else value
-    second.run()
-    _assert_clean(second)
-    return second
 
 
 def _address(app: AppTest) -> dict:
@@ -1053,8 +1046,7 @@ def test_a_link_keeps_a_dicom_window_the_sender_moved(tmp_path, monkeypatch):
 
 
 def test_a_view_that_does_not_fit_gives_one_sentence_and_the_defaults():
-    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
-    second.query_params["view"] = "~".join(
+    view = "~".join(
         [
             "radius.500",
             "footprint.hexagon",
@@ -1070,8 +1062,7 @@ def test_a_view_that_does_not_fit_gives_one_sentence_and_the_defaults():
             "live.threshold-threshold",
         ]
     )
-    second.run()
-    _assert_clean(second)
+    second = _opened_at({"view": view})
     (warning,) = [w.value for w in second.warning]
     assert "do not fit" in warning and "radius" in warning
     assert "no_such_widget" not in warning and "garbage" not in warning
@@ -1134,11 +1125,7 @@ def test_a_link_carries_the_practice_steps_and_their_verdict():
     assert "ex_open_rotate_90_zoom_4.1" in address["view"].split("~")
     assert "ex_flip_lr_ud" not in address, "an exercise without steps stays out"
 
-    second = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
-    for key, value in address.items():
-        second.query_params[key] = value
-    second.run()
-    _assert_clean(second)
+    second = _opened_at(address)
     steps = second.session_state[f"{prefix}pipeline_entries"]
     assert [entry["step"] for entry in steps] == [
         {
@@ -1163,12 +1150,13 @@ def test_a_link_carries_the_practice_steps_and_their_verdict():
     assert second.session_state["pp_ex_open_rotate_90_zoom_4"] is True
     assert [box.value for box in second.success], "the verdict comes back checked"
 
-    third = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=TIMEOUT)
-    third.query_params["ex_flip_lr_ud"] = '[{"op": "flip", "horizontal": "yes"}]'
-    third.query_params["ex_percentile_25_75"] = "[{not json"
-    third.query_params["view"] = "ex_open_flip_lr_ud.1"
-    third.run()
-    _assert_clean(third)
+    third = _opened_at(
+        {
+            "ex_flip_lr_ud": '[{"op": "flip", "horizontal": "yes"}]',
+            "ex_percentile_25_75": "[{not json",
+            "view": "ex_open_flip_lr_ud.1",
+        }
+    )
     warnings = [warning.value for warning in third.warning]
     assert any("'Flip twice'" in w and "starts empty" in w for w in warnings)
     assert any("'Normalise with percentiles'" in w for w in warnings), warnings
