@@ -45,7 +45,7 @@ def _dataset_key(data_dir: str) -> str | None:
     """
     wanted = Path(data_dir).resolve()
     current = Path(st.session_state.get("src_data_root") or default_data_root())
-    for root in (current, wanted.parent):
+    for root in (current, Path(data_dir).parent):
         for name, path in dataset_choices(root).items():
             if Path(path).resolve() == wanted:
                 if root != current:
