@@ -1193,8 +1193,13 @@ def test_damaged_run_folders_are_listed_without_breaking_the_page(tmp_path):
         {"status": 5, "message": ["not", "a", "sentence"]},
     )
 
+    for run_id, text in (("list-config", "[1, 2]"), ("number-config", "42")):
+        _write_run(runs / run_id, {}, [], {"status": "finished", "message": "done"})
+        (runs / run_id / "config.json").write_text(text)
+
     app = _app("training")
-    for run_id in ("bad-epochs", "bad-status"):
+    assert app.button(key="btn_start") is not None, "the form is still there"
+    for run_id in ("bad-epochs", "bad-status", "list-config", "number-config"):
         app.query_params["run"] = run_id
         app.run()
         _assert_clean(app)

@@ -24,6 +24,7 @@ __all__ = [
     "is_process_alive",
     "list_runs",
     "read_batches",
+    "read_config",
     "read_json",
     "read_metrics",
     "read_run",
@@ -157,6 +158,16 @@ def read_status(run_dir: Path) -> dict:
     return status
 
 
+def read_config(run_dir: Path) -> dict:
+    """The run's ``config.json`` as a dict; ``{}`` when missing or not an object.
+
+    A hand-edited file may hold a list or a number; readers get an empty
+    dict, which names no data folder, instead of something without keys.
+    """
+    config = read_json(Path(run_dir) / "config.json", default={})
+    return config if isinstance(config, dict) else {}
+
+
 def read_run(run_dir: Path) -> dict:
     """Everything a page or a script shows about one run folder.
 
@@ -176,7 +187,7 @@ def read_run(run_dir: Path) -> dict:
     return {
         "run_id": run_dir.name,
         "run_dir": str(run_dir),
-        "config": read_json(run_dir / "config.json", default={}) or {},
+        "config": read_config(run_dir),
         "status": status.get("status", "unknown"),
         "message": status.get("message", ""),
         "pid": status.get("pid"),
@@ -221,7 +232,7 @@ def list_runs(runs_root: Path) -> list[dict]:
                 "message": status.get("message", ""),
                 "epochs_done": len(epochs),
                 "best_val_auc": max(aucs) if aucs else None,
-                "config": read_json(folder / "config.json", default={}) or {},
+                "config": read_config(folder),
                 "modified": modified,
             }
         )
