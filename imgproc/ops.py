@@ -17,6 +17,7 @@ from threadpoolctl import ThreadpoolController
 __all__ = [
     "FILL_MODES",
     "FOOTPRINTS",
+    "MAX_SHIFT",
     "NORMALIZE_METHODS",
     "THRESHOLD_METHODS",
     "affine",
@@ -104,6 +105,12 @@ _MAX_WARP_SPAN = 1 << 20
 # its temporary arrays stay in the processor cache.
 _WARP_TILE = 32
 _WARP_BATCH = 32
+MAX_SHIFT = 100_000.0
+"""Largest shift of the affine step, in pixels: far more than any picture is
+wide, and small enough that source coordinates keep the precision an exact
+warp needs."""
+# The zoom range of the affine step, for the same reason.
+_SCALE_RANGE = (0.001, 1000.0)
 
 
 def _restore_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -1804,7 +1811,8 @@ def affine(
     Raises
     ------
     ValueError
-        If ``fill`` is unknown or the geometry is invalid.
+        If ``fill`` is unknown or the geometry is invalid or absurd: a shift
+        beyond 100,000 pixels, a zoom outside 0.001 to 1000.
 
     Notes
     -----
@@ -1842,6 +1850,17 @@ def affine(
     if fill not in FILL_MODES:
         choices = ", ".join(FILL_MODES)
         raise ValueError(f"Unknown fill '{fill}'; choose one of {choices}.")
+    for name, shift in (("translate_x", translate_x), ("translate_y", translate_y)):
+        if not abs(shift) <= MAX_SHIFT:
+            raise ValueError(
+                f"The shift {name} must be within ±{MAX_SHIFT:,.0f} pixels; "
+                f"got {shift!r}."
+            )
+    if not _SCALE_RANGE[0] <= scale <= _SCALE_RANGE[1]:
+        raise ValueError(
+            f"The zoom must be between {_SCALE_RANGE[0]:g} and "
+            f"{_SCALE_RANGE[1]:g}; got {scale!r}."
+        )
     matrix = affine_matrix(
         image.shape, rotation, scale, translate_x, translate_y, shear
     )

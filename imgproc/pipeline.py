@@ -142,7 +142,10 @@ def _morphology_params() -> dict[str, Param]:
     }
 
 
-_MAX_SIDE = 10_000
+_MAX_SIDE = 4096
+"""Largest side a resize, crop or CLAHE tile may ask for, in pixels."""
+MAX_STEPS = 64
+"""Most steps a pipeline may hold; a longer one is refused with a sentence."""
 
 _STEP_KEYS = ("op", "enabled")
 
@@ -316,10 +319,18 @@ OPS: dict[str, OpSpec] = {
                 help="Zoom factor: 2 shows the content twice as large.",
             ),
             "translate_x": Param(
-                "float", 0.0, help="Shift of the content to the right, in pixels."
+                "float",
+                0.0,
+                minimum=-ops.MAX_SHIFT,
+                maximum=ops.MAX_SHIFT,
+                help="Shift of the content to the right, in pixels.",
             ),
             "translate_y": Param(
-                "float", 0.0, help="Shift of the content downwards, in pixels."
+                "float",
+                0.0,
+                minimum=-ops.MAX_SHIFT,
+                maximum=ops.MAX_SHIFT,
+                help="Shift of the content downwards, in pixels.",
             ),
             "shear": Param(
                 "float",
@@ -524,6 +535,10 @@ def validate_pipeline(data: Any) -> dict[str, Any]:
         raise PipelineError(
             f"'steps' must be a list of steps (got {type(steps).__name__})."
         )
+    if len(steps) > MAX_STEPS:
+        raise PipelineError(
+            f"A pipeline holds at most {MAX_STEPS} steps; this one has {len(steps)}."
+        )
     checked = [_validate_step(number, step) for number, step in enumerate(steps, 1)]
     return {"version": PIPELINE_VERSION, "steps": checked}
 
@@ -666,10 +681,16 @@ def pipeline_from_json(
     except UnicodeDecodeError:
         raise PipelineError(f"{name} is not UTF-8 text.") from None
     except json.JSONDecodeError as error:
+        problem = error.msg.removesuffix(" at")
         raise PipelineError(
             f"{name} is not valid JSON (line {error.lineno}, column "
-            f"{error.colno}: {error.msg})."
+            f"{error.colno}: {problem})."
         ) from None
+    except RecursionError:
+        raise PipelineError(f"{name} is nested too deeply to be a pipeline.") from None
+    except ValueError:
+        # Python refuses to read integers of thousands of digits.
+        raise PipelineError(f"{name} holds a number too long to read.") from None
     return validate_pipeline(data)
 
 

@@ -363,10 +363,21 @@ def test_affine_on_mask_and_errors(xray_mask, xray):
     result = ops.affine(square, rotation=90)
     assert result.dtype == np.bool_
     np.testing.assert_array_equal(result, np.rot90(square))
-    with pytest.raises(ValueError, match="scale"):
+    with pytest.raises(ValueError, match="zoom"):
         ops.affine(xray, scale=0.0)
     with pytest.raises(ValueError, match="fill"):
         ops.affine(xray, fill="mirror")
+    # Absurd geometry is refused with a sentence, not an IndexError deep in
+    # the warp.
+    for settings in (
+        {"translate_x": 1e20},
+        {"translate_y": -1e300},
+        {"translate_x": float("nan")},
+        {"scale": 1e-15},
+        {"scale": 1e5},
+    ):
+        with pytest.raises(ValueError, match="shift|zoom"):
+            ops.affine(xray_mask[:40, :40], rotation=28.3, fill="reflect", **settings)
 
 
 # Settings that exercise each way ``affine`` computes a warp: rows and columns

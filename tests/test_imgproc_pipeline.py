@@ -187,6 +187,35 @@ def test_bad_json_file_gives_a_sentence(tmp_path):
         load_pipeline(tmp_path / "absent.json")
 
 
+def test_hostile_pipeline_text_gives_a_sentence():
+    for text, expected in [
+        ("[" * 3000 + "]" * 3000, "nested too deeply"),
+        (
+            '{"version": 1, "steps": [{"op": "resize", "height": 1'
+            + "0" * 5000
+            + "}]}",
+            "number too long",
+        ),
+        (
+            json.dumps({"version": 1, "steps": [{"op": "flip"}] * 65}),
+            "at most 64 steps",
+        ),
+        (
+            json.dumps({"version": 1, "steps": [{"op": "resize", "height": 10000}]}),
+            "height",
+        ),
+        (
+            json.dumps(
+                {"version": 1, "steps": [{"op": "affine", "translate_x": 1e300}]}
+            ),
+            "translate_x",
+        ),
+    ]:
+        with pytest.raises(PipelineError, match=expected):
+            pipeline_from_json(text)
+    assert len(make_pipeline([{"op": "flip"}] * 64)["steps"]) == 64
+
+
 # Application
 
 
@@ -310,7 +339,8 @@ def test_large_brightness_range_never_gives_a_negative_factor():
         sample_augmentation({"brightness": 2.0}, rng)[0]["factor"] for _ in range(200)
     ]
     assert min(factors) == 0.0 and max(factors) <= 3.0
-    make_pipeline([{"op": "brightness", "factor": value} for value in factors])
+    for value in factors:
+        make_pipeline([{"op": "brightness", "factor": value}])
 
 
 @pytest.mark.parametrize(

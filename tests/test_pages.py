@@ -954,6 +954,17 @@ def test_a_broken_link_gives_a_sentence_and_the_defaults():
     assert "no known sample" in warnings
     assert [step["op"] for step in _pipeline(second)["steps"]] == ["normalize"]
 
+    hostile = {
+        "pipeline": "[" * 3000 + "]" * 3000,
+        "ex_flip_lr_ud": '[{"op": "flip", "horizontal": "' + chr(0) + '"}]',
+        "ex_rotate_90_zoom_4": '[{"op": "resize", "height": 10000, "width": 10000}]',
+    }
+    third = _opened_at(hostile)
+    warnings = " ".join(warning.value for warning in third.warning)
+    assert "nested too deeply" in warnings
+    assert "Invalid control character at character 32" in warnings
+    assert "'height' must be between 1 and 4096" in warnings
+
 
 def test_a_link_cannot_move_the_data_folder_outside_the_servers(tmp_path):
     outside = tmp_path / "elsewhere"

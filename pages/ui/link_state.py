@@ -272,11 +272,18 @@ def _linked_steps(text: str, name: str) -> dict:
     """
     try:
         data = json.loads(text)
-        if isinstance(data, list):
-            data = {"version": 1, "steps": data}
-        return pipeline_from_json(json.dumps(data), name=name)
     except json.JSONDecodeError as error:
-        raise ValueError(error.msg) from None
+        problem = error.msg.removesuffix(" at")
+        raise ValueError(f"{problem} at character {error.pos + 1}") from None
+    except RecursionError:
+        raise ValueError("it is nested too deeply") from None
+    except ValueError:
+        # Python refuses to read integers of thousands of digits.
+        raise ValueError("it holds a number too long to read") from None
+    if isinstance(data, list):
+        data = {"version": 1, "steps": data}
+    try:
+        return pipeline_from_json(json.dumps(data), name=name)
     except PipelineError as error:
         raise ValueError(str(error)) from None
 
