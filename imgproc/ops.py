@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
@@ -1189,19 +1190,34 @@ _WARP_POOL_LOCK = threading.Lock()
 
 
 _BLAS_CONTROLLER: ThreadpoolController | None = None
+_BLAS_LIMIT = None
+_BLAS_USERS = 0
 
 
+@contextlib.contextmanager
 def _single_threaded_blas():
     """A context in which NumPy's matrix products use one thread each.
 
     Threads that each call a BLAS which itself starts a thread per core
-    oversubscribe the processor and run several times slower.
+    oversubscribe the processor and run several times slower. The limit is
+    process-wide, so it is set by the first warp that needs it and lifted
+    by the last one to finish.
     """
-    global _BLAS_CONTROLLER
+    global _BLAS_CONTROLLER, _BLAS_LIMIT, _BLAS_USERS
     with _WARP_POOL_LOCK:
         if _BLAS_CONTROLLER is None:
             _BLAS_CONTROLLER = ThreadpoolController()
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+        if _BLAS_USERS == 0:
+            _BLAS_LIMIT = _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _WARP_POOL_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0:
+                _BLAS_LIMIT.restore_original_limits()
+                _BLAS_LIMIT = None
 
 
 def _in_parallel(work: Callable[[int, int], None], count: int, step: int) -> None:

@@ -527,6 +527,26 @@ def test_affine_on_mask_matches_skimage_for_random_settings(xray_mask):
             )
 
 
+def test_masks_warped_in_several_threads_at_once(xray_mask):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpool_info()]
+
+    before = blas_threads()
+    cases = [(30.0, 1.0, 0.0, 0.0, 0.0, fill) for fill in ops.FILL_MODES] * 3
+    expected = [ops.affine(xray_mask, *case[:5], fill=case[5]) for case in cases]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(
+            pool.map(lambda case: ops.affine(xray_mask, *case[:5], fill=case[5]), cases)
+        )
+    for result, reference in zip(results, expected, strict=True):
+        np.testing.assert_array_equal(result, reference)
+    assert blas_threads() == before, "the one-thread limit is lifted afterwards"
+
+
 # Intensity and size
 
 
