@@ -521,6 +521,52 @@ def test_a_runs_settings_come_back_into_the_form(tmp_path, flowers_dir, stop_run
     }
 
 
+def test_loaded_settings_name_every_value_they_move(flowers_dir):
+    from training.runner import RunConfig, default_runs_root
+
+    # A shell run without --classes: its cost matrix follows the folder's
+    # class order, and values off the sliders' steps are named.
+    config = RunConfig(
+        data_dir=str(flowers_dir),
+        image_size=32,
+        per_class=100000,
+        class_ratio=[1.0, 3.3333333],
+        loss="cost_matrix",
+        cost_matrix=[[1.0, 7.25], [1.0, 1.0]],
+        augmentation={"rotation": 170.0, "zoom": 1.33, "shear": 12.5},
+        val_fraction=0.33,
+    ).to_dict()
+    _write_run(
+        default_runs_root() / "20250101-120000-set003",
+        config,
+        EPOCHS,
+        {"status": "finished", "message": "Finished."},
+    )
+    app = _app("training")
+    app.query_params["run"] = "20250101-120000-set003"
+    app.run()
+    app.button(key="btn_use_settings").click().run()
+    _assert_clean(app)
+    notes = " ".join(info.value for info in app.info)
+    assert "data folder is now" in notes
+    from training.data import scan_dataset
+
+    index = scan_dataset(flowers_dir)
+    smallest = min(len(index.files[name]) for name in index.classes)
+    for moved in (
+        f"images per class 100000 as {smallest}",
+        "zoom 1.33 as 1.35",
+        "shear 12.5 as 12",
+        "validation share 0.33 as 0.35",
+    ):
+        assert moved in notes, notes
+    assert app.text_input(key="tr_class_ratio_flowers").value == "1:3.3333333"
+    assert app.session_state["tr_cost_matrix"] == {
+        "classes": ["daisy", "rose"],
+        "matrix": [[1.0, 7.25], [1.0, 1.0]],
+    }
+
+
 def test_settings_the_form_cannot_show_are_named(tmp_path, flowers_dir):
     from training.runner import default_runs_root
 

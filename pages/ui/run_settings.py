@@ -25,7 +25,7 @@ from pages.ui.training_form import (
     LEARNING_RATES,
     PREPROCESSING_PREFIX,
 )
-from training.data import default_data_root
+from training.data import DatasetError, default_data_root, scan_dataset
 from training.runner import ConfigError, RunConfig
 
 __all__ = ["show_settings_notes", "use_run_settings"]
@@ -54,36 +54,61 @@ def _dataset_key(data_dir: str) -> str | None:
     return None
 
 
-def _data(config: RunConfig, notes: list[str]) -> None:
+def _put(key: str, label: str, wanted, shown, moved: list[str]) -> None:
+    """Set a widget to ``shown``, the nearest value it offers to ``wanted``."""
+    st.session_state[key] = shown
+    if shown != wanted:
+        moved.append(f"{label} {wanted:g} as {shown:g}")
+
+
+def _data(config: RunConfig, notes: list[str], moved: list[str]) -> list[str]:
+    """Set the Data section; returns the run's classes in label order."""
     state = st.session_state
+    folder = state.get("src_data_root")
     name = _dataset_key(config.data_dir)
     if name is None:
         notes.append(
             f"The run's images in `{config.data_dir}` are no dataset this page can "
             "find any more, so the Data section keeps its choices."
         )
-        return
+        return list(config.classes or [])
+    if state.get("src_data_root") != folder:
+        notes.append(
+            f"The sidebar's data folder is now `{state['src_data_root']}`, which "
+            "holds the run's images."
+        )
     state["tr_dataset"] = name
-    if config.classes:
-        state[f"tr_classes_{name}"] = list(config.classes)
+    try:
+        index = scan_dataset(config.data_dir)
+    except DatasetError as error:
+        notes.append(f"The run's dataset cannot be read now: {error}")
+        return list(config.classes or [])
+    classes = list(config.classes or index.classes)
+    gone = [label for label in classes if label not in index.classes]
+    if gone:
+        notes.append(
+            f"The run's class(es) {', '.join(gone)} are no longer in the dataset, "
+            "so the form trains without them."
+        )
+    kept = [label for label in classes if label in index.classes]
+    state[f"tr_classes_{name}"] = kept
+    smallest = min((len(index.files[c]) for c in kept), default=0)
     if config.per_class:
         state["tr_subset"] = "per_class"
-        state[f"tr_per_class_{name}"] = int(config.per_class)
+        shown = max(2, min(smallest, int(config.per_class)))
+        _put(f"tr_per_class_{name}", "images per class", config.per_class, shown, moved)
     elif config.percent:
         state["tr_subset"] = "percent"
-        state["tr_percent"] = max(1, min(100, round(config.percent)))
-        if state["tr_percent"] != config.percent:
-            notes.append(
-                f"The run kept {config.percent:g}% of each class; the slider "
-                f"takes whole percents, so it shows {state['tr_percent']}%."
-            )
+        shown = max(1, min(100, round(config.percent)))
+        _put("tr_percent", "share of each class (%)", config.percent, shown, moved)
     else:
         state["tr_subset"] = "all"
     state["tr_imbalance"] = bool(config.class_ratio)
     if config.class_ratio:
         state[f"tr_class_ratio_{name}"] = ":".join(
-            f"{value:g}" for value in config.class_ratio
+            f"{value:.15g}" for value in config.class_ratio
         )
+    return classes
 
 
 def _choose(key: str, value, options, label: str, notes: list[str]) -> None:
@@ -113,7 +138,7 @@ def _preprocessing(config: RunConfig, notes: list[str]) -> None:
     )
 
 
-def _augmentation(config: RunConfig, notes: list[str]) -> None:
+def _augmentation(config: RunConfig, notes: list[str], moved: list[str]) -> None:
     state = st.session_state
     ranges = config.augmentation
     state["tr_augment"] = bool(ranges)
@@ -121,11 +146,13 @@ def _augmentation(config: RunConfig, notes: list[str]) -> None:
         return
     state["aug_flip_h"] = bool(ranges.get("flip_horizontal"))
     state["aug_flip_v"] = bool(ranges.get("flip_vertical"))
-    state["aug_rotation"] = max(-180, min(180, round(ranges.get("rotation", 0))))
-    state["aug_zoom"] = max(0.25, min(4.0, round(ranges.get("zoom", 1.0) * 20) / 20))
-    state["aug_shear"] = max(-45, min(45, round(ranges.get("shear", 0))))
-    brightness = 1.0 + ranges.get("brightness", 0.0)
-    state["aug_brightness"] = max(0.0, min(3.0, round(brightness * 20) / 20))
+    rotation, zoom = ranges.get("rotation", 0.0), ranges.get("zoom", 1.0)
+    shear, brightness = ranges.get("shear", 0.0), 1.0 + ranges.get("brightness", 0.0)
+    _put("aug_rotation", "rotation", rotation, min(180, round(rotation)), moved)
+    _put("aug_zoom", "zoom", zoom, min(4.0, round(zoom * 20) / 20), moved)
+    _put("aug_shear", "shear", shear, min(45, round(shear)), moved)
+    shown = min(3.0, round(brightness * 20) / 20)
+    _put("aug_brightness", "brightness", brightness, shown, moved)
     state["aug_fill"] = ranges.get("fill", "constant")
     height, width = state.get(AUGMENTATION_SIZE) or (0, 0)
     shifts = ranges.get("shift_x", 0.0), ranges.get("shift_y", 0.0)
@@ -140,7 +167,9 @@ def _augmentation(config: RunConfig, notes: list[str]) -> None:
     notes.append("The Augmentation page's sliders now hold the run's ranges.")
 
 
-def _training(config: RunConfig, notes: list[str]) -> None:
+def _training(
+    config: RunConfig, classes: list[str], notes: list[str], moved: list[str]
+) -> None:
     state = st.session_state
     _choose("tr_image_size", config.image_size, IMAGE_SIZES, "image size", notes)
     _choose("tr_batch_size", config.batch_size, BATCH_SIZES, "batch size", notes)
@@ -156,25 +185,36 @@ def _training(config: RunConfig, notes: list[str]) -> None:
     else:
         notes.append(f"The run's {config.epochs} epochs are more than the page's 100.")
     if 0.1 <= config.val_fraction <= 0.5:
-        state["tr_val_fraction"] = round(config.val_fraction * 20) / 20
+        shown = round(config.val_fraction * 20) / 20
+        _put("tr_val_fraction", "validation share", config.val_fraction, shown, moved)
     else:
         notes.append(
             f"The run's validation share {config.val_fraction:g} is outside the "
             "page's 0.1 to 0.5."
         )
-    state["tr_seed"] = config.seed
+    if 0 <= config.seed < 2**31:
+        state["tr_seed"] = config.seed
+    else:
+        notes.append(
+            f"The run's seed {config.seed} is outside the page's 0 to {2**31 - 1}."
+        )
     state["tr_depth"] = config.depth
     state["tr_version"] = "v2" if config.preact else "v1"
     state["tr_optimizer"] = config.optimizer
     state["tr_schedule"] = config.schedule
     state["tr_class_weight"] = config.class_weight
     state["tr_loss"] = config.loss
-    if config.cost_matrix is not None and config.classes:
+    if config.cost_matrix is not None and len(config.cost_matrix) == len(classes):
         state[COST_STORE] = {
-            "classes": list(config.classes),
+            "classes": classes,
             "matrix": [list(row) for row in config.cost_matrix],
         }
         state[COST_VERSION] = state.get(COST_VERSION, 0) + 1
+    elif config.cost_matrix is not None:
+        notes.append(
+            "The run's cost matrix does not fit the classes the form now has, so "
+            "the editor starts from 'rarer class dearer'."
+        )
     state["tr_run_name"] = config.name or ""
     different = [
         f"{name.replace('_', ' ')} {getattr(config, name)}"
@@ -201,10 +241,16 @@ def use_run_settings(config: dict) -> None:
         ]
         return
     notes: list[str] = []
-    _data(run_config, notes)
+    moved: list[str] = []
+    classes = _data(run_config, notes, moved)
     _preprocessing(run_config, notes)
-    _augmentation(run_config, notes)
-    _training(run_config, notes)
+    _augmentation(run_config, notes, moved)
+    _training(run_config, classes, notes, moved)
+    if moved:
+        notes.append(
+            "Some values lie between the steps of their sliders and were moved to "
+            f"the nearest: {', '.join(moved)}."
+        )
     if run_config.overfit_check:
         notes.append(
             "The run was an overfit check; press 'Overfit check' to repeat it."
@@ -217,3 +263,4 @@ def show_settings_notes() -> None:
     notes = st.session_state.pop(NOTES, None)
     if notes:
         st.info(" ".join(notes))
+        st.toast("The run's settings are in the form; the note at the top says more.")
