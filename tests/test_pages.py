@@ -631,6 +631,7 @@ def test_training_bad_settings_give_sentences(tmp_path, flowers_dir):
         ("1:0", "must be above 0"),
         ("1:inf", "not an ordinary number"),
         ("1:1e400", "not an ordinary number"),
+        ("1:nan", "not a number"),
         ("1:2:3", "3 number(s) for 2 classes"),
         ("one to nine", "not numbers separated by colons"),
     ]:
@@ -639,6 +640,10 @@ def test_training_bad_settings_give_sentences(tmp_path, flowers_dir):
         assert any(expected in w.value for w in app.warning), text
         assert app.button(key="btn_start").disabled
         assert app.button(key="btn_sweep").disabled
+
+    app.text_input(key="tr_class_ratio_flowers").set_value("1e-320:1e-320").run()
+    _assert_clean(app)
+    assert not app.button(key="btn_start").disabled, "a tiny ratio is still 1:1"
 
     app.multiselect(key="tr_classes_flowers").set_value(["daisy"]).run()
     _assert_clean(app)

@@ -228,6 +228,13 @@ def test_class_ratio_makes_a_deliberately_imbalanced_subset(flowers_dir):
         "rose": 100,
     }
     assert set(steep["daisy"]) <= set(select_files(index, percent=50, seed=2)["daisy"])
+    # Only proportions count: tiny numbers are the same ratio, not an overflow.
+    assert _counts(select_files(index, class_ratio=[1e-320, 1e-320])) == {
+        "daisy": 100,
+        "rose": 100,
+    }
+    with pytest.raises(DatasetError, match="steeper than a billion to one"):
+        select_files(index, class_ratio=[1e-300, 1.0])
 
 
 def test_class_ratio_applies_after_the_percent_or_count(flowers_dir):

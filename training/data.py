@@ -331,7 +331,11 @@ def _checked_percent(percent: float) -> float:
 
 
 def _checked_ratio(class_ratio: Sequence[float], classes: Sequence[str]) -> list[float]:
-    """Return one positive finite weight per class, or raise a sentence."""
+    """Return one weight per class in (0, 1], the largest 1, or raise a sentence.
+
+    Dividing by the largest weight keeps tiny ratios such as ``1e-320:1e-320``
+    (the same as 1:1) from overflowing later arithmetic.
+    """
     ratio = list(class_ratio)
     if len(ratio) != len(classes):
         raise DatasetError(
@@ -345,7 +349,14 @@ def _checked_ratio(class_ratio: Sequence[float], classes: Sequence[str]) -> list
                 f"The class ratio for '{name}' must be a number above 0, not "
                 f"{weight!r}."
             )
-    return [float(weight) for weight in ratio]
+    largest = max(float(weight) for weight in ratio)
+    weights = [float(weight) / largest for weight in ratio]
+    if min(weights) < 1e-9:
+        raise DatasetError(
+            "The class ratio is steeper than a billion to one, so the rarer "
+            "classes would keep no images; choose numbers closer together."
+        )
+    return weights
 
 
 def _counts_for_ratio(available: Sequence[int], ratio: Sequence[float]) -> list[int]:

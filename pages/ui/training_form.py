@@ -220,7 +220,8 @@ def _parse_ratio(text: str, classes: list[str]) -> tuple[list[float] | None, str
     if not all(math.isfinite(value) for value in ratio):
         return None, (
             f"The class ratio {text!r} holds something that is not an ordinary "
-            "number (infinite, or too large to count); write numbers like 1:9."
+            "number (infinite, not a number, or too large to count); write "
+            "numbers like 1:9."
         )
     if not all(value > 0 for value in ratio):
         return None, "Every number in the class ratio must be above 0."
