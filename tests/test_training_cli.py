@@ -114,6 +114,7 @@ def test_one_class_folder_is_one_line_on_stderr(tmp_path, flowers_dir):
     ("args", "words"),
     [
         (["--epochs", "0"], "Epochs must be a whole number from 1"),
+        (["--seed", "5000000000"], "seed must be a whole number from 0 to"),
         (["--class-ratio", "1:x"], "expected numbers like 1:9"),
         (["--class-ratio", "1:2:3"], "3 numbers for 2 classes"),
         (["--cost-matrix", "1,2;3"], "square"),

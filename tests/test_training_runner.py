@@ -101,6 +101,8 @@ def test_importing_the_package_loads_neither_tensorflow_nor_streamlit():
     ("change", "words"),
     [
         ({"epochs": 0}, "Epochs must be a whole number from 1"),
+        ({"seed": -5}, "seed must be a whole number from 0 to 2147483647"),
+        ({"seed": 2**32}, "seed must be a whole number from 0 to"),
         ({"batch_size": 0}, "batch size"),
         ({"learning_rate": 0.0}, "learning rate"),
         ({"learning_rate": float("nan")}, "learning rate"),
@@ -416,8 +418,10 @@ def test_a_resumed_run_shows_its_finished_epochs_while_it_waits(
     folder.mkdir()
     config = RunConfig(data_dir=str(flowers_dir), epochs=4, run_dir=str(folder))
     records.write_json(folder / "config.json", config.to_dict())
-    for epoch, loss in ((1, 0.9), (2, 0.7)):
-        records.append_line(folder / "metrics.jsonl", {"epoch": epoch, "loss": loss})
+    for epoch, auc in ((1, 0.8), (2, 0.7)):
+        records.append_line(
+            folder / "metrics.jsonl", {"epoch": epoch, "loss": 1 - auc, "val_auc": auc}
+        )
     for step, loss in ((1, 1.1), (2, None), (3, 0.8)):
         records.append_line(folder / "batches.jsonl", [step, loss])
     records.write_json(folder / "status.json", {"status": "stopped"})
@@ -428,7 +432,9 @@ def test_a_resumed_run_shows_its_finished_epochs_while_it_waits(
     assert state["status"] == "queued" and state["queue_position"] == 1
     assert [entry["epoch"] for entry in state["epochs"]] == [1, 2]
     assert state["batch_losses"] == [[1, 1.1], [3, 0.8]]
+    assert (state["best_epoch"], state["best_val_auc"]) == (1, 0.8)
     assert state["progress"] == 0.5
+    assert read_status(folder)["status"] == "queued"
     run.stop()
     assert run.join(5)
     assert run.snapshot()["status"] == "stopped"

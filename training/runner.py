@@ -36,6 +36,7 @@ from training.data import (
 from training.models import SUPPORTED_DEPTHS
 
 __all__ = [
+    "MAX_SEED",
     "ConfigError",
     "RunBusyError",
     "RunConfig",
@@ -60,6 +61,8 @@ OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "halve", "cosine")
 CLASS_WEIGHTS = ("none", "balanced")
 LOSSES = ("crossentropy", "cost_matrix")
+MAX_SEED = 2**31 - 1
+"""Largest seed; NumPy's and TensorFlow's seeding both accept it."""
 STRATEGIES = ("auto", "multiworker")
 METRIC_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy", "val_auc")
 OVERFIT_PER_CLASS = 8
@@ -335,8 +338,11 @@ class RunConfig:
                 f"The validation fraction must be between 0 and 1, "
                 f"not {self.val_fraction}."
             )
-        if not _is_int(self.seed):
-            raise ConfigError(f"The seed must be a whole number, not {self.seed}.")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(
+                f"The seed must be a whole number from 0 to {MAX_SEED}, not "
+                f"{self.seed!r}."
+            )
         if not isinstance(self.overfit_check, bool):
             raise ConfigError(
                 f"overfit_check must be true or false, not {self.overfit_check!r}."
@@ -808,6 +814,8 @@ class TrainingRun:
         epochs = saved["epochs"]
         with self._lock:
             self._state["epochs"] = epochs
+            self._state["best_epoch"] = saved["best_epoch"]
+            self._state["best_val_auc"] = saved["best_val_auc"]
             self._state["batch_losses"] = [
                 list(pair) for pair in saved["batch_losses"] if pair[1] is not None
             ]

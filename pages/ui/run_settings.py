@@ -192,12 +192,7 @@ def _training(
             f"The run's validation share {config.val_fraction:g} is outside the "
             "page's 0.1 to 0.5."
         )
-    if 0 <= config.seed < 2**31:
-        state["tr_seed"] = config.seed
-    else:
-        notes.append(
-            f"The run's seed {config.seed} is outside the page's 0 to {2**31 - 1}."
-        )
+    state["tr_seed"] = config.seed
     state["tr_depth"] = config.depth
     state["tr_version"] = "v2" if config.preact else "v1"
     state["tr_optimizer"] = config.optimizer
@@ -236,9 +231,7 @@ def use_run_settings(config: dict) -> None:
     try:
         run_config = RunConfig.from_dict(config)
     except (ConfigError, TypeError) as error:
-        st.session_state[NOTES] = [
-            f"The run's settings cannot be read by this version ({error})."
-        ]
+        st.session_state[NOTES] = [f"The run's settings cannot be used: {error}"]
         return
     notes: list[str] = []
     moved: list[str] = []

@@ -31,7 +31,13 @@ from training.data import (
     stratified_split,
 )
 from training.models import BLOCK_EXPLANATIONS, STAGES, block_diagram
-from training.runner import ConfigError, RunConfig, active_runs, learning_rate_at
+from training.runner import (
+    MAX_SEED,
+    ConfigError,
+    RunConfig,
+    active_runs,
+    learning_rate_at,
+)
 
 __all__ = [
     "AUGMENTATION_SIZE",
@@ -430,7 +436,7 @@ def data_section(form: SettingsForm) -> dict:
         seed = st.number_input(
             "Seed",
             0,
-            2**31 - 1,
+            MAX_SEED,
             0,
             1,
             key="tr_seed",

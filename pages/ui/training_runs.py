@@ -322,8 +322,7 @@ def _resume_now(run_dir: str) -> None:
 
 
 def _resume(summary: dict) -> None:
-    """For an interrupted run: the sentence and a Resume button."""
-    st.warning(summary.get("message") or "This run was interrupted.")
+    """For an interrupted run: a Resume button (the run's view says why)."""
     st.button(
         "Resume",
         key="btn_resume",
