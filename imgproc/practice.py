@@ -91,6 +91,13 @@ def _same(result: np.ndarray, expected: np.ndarray) -> bool:
 
 def _hint(exercise: Exercise, image: np.ndarray, result: np.ndarray) -> str:
     """A sentence that tells the learner what their result looks like."""
+    channels = (result.shape[2:] or (1,))[0], (image.shape[2:] or (1,))[0]
+    if channels[0] != channels[1]:
+        return (
+            f"Not yet: the result has {channels[0]} channel(s) where the image "
+            f"has {channels[1]}; this task keeps the colours as they are (no "
+            "grayscale or threshold step)."
+        )
     if result.shape != image.shape and exercise.id != "percentile_25_75":
         return (
             f"Not yet: the result is {result.shape[1]}x{result.shape[0]} pixels; "

@@ -263,6 +263,14 @@ def test_wrong_pipelines_get_a_hint(xray, exercise_id, steps, hint):
     assert hint in message
 
 
+def test_a_result_with_other_channels_is_named(flower):
+    right, message = check_exercise(
+        "flip_lr_ud", make_pipeline([{"op": "grayscale"}]), flower
+    )
+    assert not right
+    assert "1 channel(s) where the image has 3" in message
+
+
 def test_unknown_exercise_and_failing_pipeline(flower):
     with pytest.raises(ValueError, match="no exercise"):
         check_exercise("blur", make_pipeline([]), flower)
