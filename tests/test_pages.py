@@ -1225,6 +1225,17 @@ def test_a_link_carries_the_practice_steps_and_their_verdict():
     assert third.session_state["pp_ex_flip_lr_ud_pipeline_entries"] == []
 
 
+def test_a_practice_pipeline_that_cannot_run_is_said_once():
+    app = _opened_at(
+        {
+            "ex_flip_lr_ud": '[{"op": "threshold", "value": 1e9}]',
+            "view": "ex_open_flip_lr_ud.1",
+        }
+    )
+    warnings = [w.value for w in app.warning]
+    assert len([w for w in warnings if "needs one channel" in w]) == 1, warnings
+
+
 def test_an_image_past_the_pixel_limit_is_refused_with_a_sentence(
     xray_dir, monkeypatch
 ):

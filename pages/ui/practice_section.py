@@ -55,12 +55,15 @@ def _exercise(exercise, image: np.ndarray, label: str) -> None:
         right, sentence = check_exercise(exercise.id, pipeline, image)
         st.session_state[f"{prefix}verdict"] = (right, sentence, pipeline)
     verdict = st.session_state.get(f"{prefix}verdict")
+    shown = ""
     if verdict is not None and verdict[2] == pipeline:
         (st.success if verdict[0] else st.warning)(verdict[1])
+        shown = verdict[1]
     try:
         result = run_steps(image, pipeline["steps"])
     except PipelineError as error:
-        st.warning(str(error))
+        if str(error) not in shown:
+            st.warning(str(error))
         return
     image_row([(f"Start: {label}", image), ("Your result", result), ("", None)])
 
