@@ -266,25 +266,25 @@ class RunConfig:
         if not _is_int(self.image_size) or not 16 <= self.image_size <= 512:
             raise ConfigError(
                 f"The image size must be a whole number from 16 to 512, "
-                f"not {self.image_size}."
+                f"not {self.image_size!r}."
             )
         if self.channels is not None and self.channels not in (1, 3):
             raise ConfigError(
-                f"The number of channels must be 1 or 3, not {self.channels}."
+                f"The number of channels must be 1 or 3, not {self.channels!r}."
             )
         if self.per_class is not None and (
             not _is_int(self.per_class) or self.per_class < 2
         ):
             raise ConfigError(
                 f"Images per class must be a whole number of at least 2, "
-                f"not {self.per_class}."
+                f"not {self.per_class!r}."
             )
         if self.percent is not None and (
             not _is_number(self.percent) or not 0 < self.percent <= 100
         ):
             raise ConfigError(
                 f"The percentage of images must be above 0 and at most 100, "
-                f"not {self.percent}."
+                f"not {self.percent!r}."
             )
         if self.per_class is not None and self.percent is not None:
             raise ConfigError(
@@ -293,34 +293,34 @@ class RunConfig:
         self._validate_class_ratio()
         if not _is_int(self.epochs) or not 1 <= self.epochs <= 1000:
             raise ConfigError(
-                f"Epochs must be a whole number from 1 to 1000, not {self.epochs}."
+                f"Epochs must be a whole number from 1 to 1000, not {self.epochs!r}."
             )
         if not _is_int(self.batch_size) or not 1 <= self.batch_size <= 1024:
             raise ConfigError(
                 f"The batch size must be a whole number from 1 to 1024, "
-                f"not {self.batch_size}."
+                f"not {self.batch_size!r}."
             )
         if not _is_number(self.learning_rate) or not 0 < self.learning_rate <= 100:
             raise ConfigError(
                 f"The learning rate must be a number above 0 (and at most 100), "
-                f"not {self.learning_rate}."
+                f"not {self.learning_rate!r}."
             )
         self.optimizer = _check_choice("optimiser", self.optimizer, OPTIMIZERS)
         if not _is_number(self.momentum) or not 0 <= self.momentum < 1:
             raise ConfigError(
-                f"The momentum must be at least 0 and below 1, not {self.momentum}."
+                f"The momentum must be at least 0 and below 1, not {self.momentum!r}."
             )
         self.schedule = _check_choice("schedule", self.schedule, SCHEDULES)
         if self.depth not in SUPPORTED_DEPTHS or isinstance(self.depth, bool):
             raise ConfigError(
                 f"The ResNet depth must be one of "
-                f"{', '.join(map(str, SUPPORTED_DEPTHS))}, not {self.depth}."
+                f"{', '.join(map(str, SUPPORTED_DEPTHS))}, not {self.depth!r}."
             )
         if not isinstance(self.preact, bool):
             raise ConfigError(f"preact must be true or false, not {self.preact!r}.")
         if not _is_number(self.weight_decay) or not 0 <= self.weight_decay <= 1:
             raise ConfigError(
-                f"The weight decay must be from 0 to 1, not {self.weight_decay}."
+                f"The weight decay must be from 0 to 1, not {self.weight_decay!r}."
             )
         self.class_weight = _check_choice(
             "class weighting", self.class_weight, CLASS_WEIGHTS
@@ -336,7 +336,7 @@ class RunConfig:
         if not _is_number(self.val_fraction) or not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(
                 f"The validation fraction must be between 0 and 1, "
-                f"not {self.val_fraction}."
+                f"not {self.val_fraction!r}."
             )
         if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(
