@@ -521,8 +521,26 @@ def test_a_runs_settings_come_back_into_the_form(tmp_path, flowers_dir, stop_run
     }
 
 
+def _load_run_settings(run_id: str, config: dict) -> tuple[AppTest, str]:
+    """Write a finished run, press its "Use this run's settings"; app and notes."""
+    from training.runner import default_runs_root
+
+    _write_run(
+        default_runs_root() / run_id,
+        config,
+        EPOCHS,
+        {"status": "finished", "message": "Finished."},
+    )
+    app = _app("training")
+    app.query_params["run"] = run_id
+    app.run()
+    app.button(key="btn_use_settings").click().run()
+    _assert_clean(app)
+    return app, " ".join(info.value for info in app.info)
+
+
 def test_loaded_settings_name_every_value_they_move(flowers_dir):
-    from training.runner import RunConfig, default_runs_root
+    from training.runner import RunConfig
 
     # A shell run without --classes: its cost matrix follows the folder's
     # class order, and values off the sliders' steps are named.
@@ -536,18 +554,7 @@ def test_loaded_settings_name_every_value_they_move(flowers_dir):
         augmentation={"rotation": 170.0, "zoom": 1.33, "shear": 12.5},
         val_fraction=0.33,
     ).to_dict()
-    _write_run(
-        default_runs_root() / "20250101-120000-set003",
-        config,
-        EPOCHS,
-        {"status": "finished", "message": "Finished."},
-    )
-    app = _app("training")
-    app.query_params["run"] = "20250101-120000-set003"
-    app.run()
-    app.button(key="btn_use_settings").click().run()
-    _assert_clean(app)
-    notes = " ".join(info.value for info in app.info)
+    app, notes = _load_run_settings("20250101-120000-set003", config)
     assert "data folder is now" in notes
     from training.data import scan_dataset
 
@@ -568,23 +575,10 @@ def test_loaded_settings_name_every_value_they_move(flowers_dir):
 
 
 def test_settings_the_form_cannot_show_are_named(tmp_path, flowers_dir):
-    from training.runner import default_runs_root
-
     config = _shell_run_config(
         tmp_path / "gone" / "flowers", learning_rate=5e-3, momentum=0.8
     )
-    _write_run(
-        default_runs_root() / "20250101-120000-set002",
-        config,
-        EPOCHS,
-        {"status": "finished", "message": "Finished."},
-    )
-    app = _app("training")
-    app.query_params["run"] = "20250101-120000-set002"
-    app.run()
-    app.button(key="btn_use_settings").click().run()
-    _assert_clean(app)
-    notes = " ".join(info.value for info in app.info)
+    app, notes = _load_run_settings("20250101-120000-set002", config)
     assert "no dataset this page can find" in notes
     assert "learning rate (0.005) is not on this page's slider" in notes
     assert "momentum 0.8" in notes
