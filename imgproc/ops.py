@@ -1853,7 +1853,7 @@ def affine(
     A 2-D boolean mask is warped with the nearest pixel exactly as
     :func:`skimage.transform.warp` does with ``order=0``, from the same
     source coordinates and with the same rounding and border rules, mostly
-    in NumPy: about 10 to 25 ms for a 1024x1024 mask where scikit-image
+    in NumPy: about 10 to 30 ms for a 1024x1024 mask where scikit-image
     takes 50 to 80. A colour boolean image goes through scikit-image itself.
 
     Examples
