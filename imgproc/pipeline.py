@@ -652,6 +652,9 @@ def pipeline_from_json(
 ) -> dict[str, Any]:
     """Read a pipeline from JSON text, such as an uploaded file.
 
+    A bare list of steps, the short form a link carries, reads as a
+    version 1 pipeline.
+
     Parameters
     ----------
     text : str or bytes
@@ -691,6 +694,8 @@ def pipeline_from_json(
     except ValueError:
         # Python refuses to read integers of thousands of digits.
         raise PipelineError(f"{name} holds a number too long to read.") from None
+    if isinstance(data, list):
+        data = {"version": PIPELINE_VERSION, "steps": data}
     return validate_pipeline(data)
 
 

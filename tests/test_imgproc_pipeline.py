@@ -216,6 +216,10 @@ def test_hostile_pipeline_text_gives_a_sentence():
     assert len(make_pipeline([{"op": "flip"}] * 64)["steps"]) == 64
 
 
+def test_a_bare_list_of_steps_reads_as_a_pipeline():
+    assert pipeline_from_json('[{"op": "flip"}]') == make_pipeline([{"op": "flip"}])
+
+
 # Application
 
 

@@ -1007,7 +1007,7 @@ def test_a_broken_link_gives_a_sentence_and_the_defaults():
     third = _opened_at(hostile)
     warnings = " ".join(warning.value for warning in third.warning)
     assert "nested too deeply" in warnings
-    assert "Invalid control character at character 32" in warnings
+    assert "column 32: Invalid control character)" in warnings
     assert "'height' must be between 1 and 4096" in warnings
 
 

@@ -55,14 +55,14 @@ def _exercise(exercise, image: np.ndarray, label: str) -> None:
         right, sentence = check_exercise(exercise.id, pipeline, image)
         st.session_state[f"{prefix}verdict"] = (right, sentence, pipeline)
     verdict = st.session_state.get(f"{prefix}verdict")
-    shown = ""
-    if verdict is not None and verdict[2] == pipeline:
+    checked = verdict is not None and verdict[2] == pipeline
+    if checked:
         (st.success if verdict[0] else st.warning)(verdict[1])
-        shown = verdict[1]
     try:
         result = run_steps(image, pipeline["steps"])
     except PipelineError as error:
-        if str(error) not in shown:
+        # A verdict for these steps already says that they cannot run.
+        if not checked:
             st.warning(str(error))
         return
     image_row([(f"Start: {label}", image), ("Your result", result), ("", None)])
