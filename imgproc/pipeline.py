@@ -648,12 +648,13 @@ def pipeline_to_json(pipeline: Mapping[str, Any]) -> str:
 
 
 def pipeline_from_json(
-    text: str | bytes, name: str = "The pipeline text"
+    text: str | bytes, name: str = "The pipeline text", bare_steps: bool = False
 ) -> dict[str, Any]:
     """Read a pipeline from JSON text, such as an uploaded file.
 
-    A bare list of steps, the short form a link carries, reads as a
-    version 1 pipeline.
+    With ``bare_steps``, a bare list of steps, the short form a link
+    carries, reads as a version 1 pipeline; a file must hold the whole
+    object.
 
     Parameters
     ----------
@@ -661,6 +662,8 @@ def pipeline_from_json(
         JSON text (UTF-8 when bytes).
     name : str
         What to call the text in error messages.
+    bare_steps : bool
+        Accept a list of steps without ``version`` and ``steps``.
 
     Returns
     -------
@@ -694,7 +697,7 @@ def pipeline_from_json(
     except ValueError:
         # Python refuses to read integers of thousands of digits.
         raise PipelineError(f"{name} holds a number too long to read.") from None
-    if isinstance(data, list):
+    if bare_steps and isinstance(data, list):
         data = {"version": PIPELINE_VERSION, "steps": data}
     return validate_pipeline(data)
 

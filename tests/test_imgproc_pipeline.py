@@ -217,7 +217,10 @@ def test_hostile_pipeline_text_gives_a_sentence():
 
 
 def test_a_bare_list_of_steps_reads_as_a_pipeline():
-    assert pipeline_from_json('[{"op": "flip"}]') == make_pipeline([{"op": "flip"}])
+    bare = '[{"op": "flip"}]'
+    assert pipeline_from_json(bare, bare_steps=True) == make_pipeline([{"op": "flip"}])
+    with pytest.raises(PipelineError, match="must be an object"):
+        pipeline_from_json(bare)
 
 
 # Application

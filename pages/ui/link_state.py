@@ -270,7 +270,7 @@ def _linked_steps(text: str, name: str) -> dict:
         When the text is no pipeline; the message is a sentence saying why.
     """
     try:
-        return pipeline_from_json(text, name=name)
+        return pipeline_from_json(text, name=name, bare_steps=True)
     except PipelineError as error:
         raise ValueError(str(error)) from None
 
